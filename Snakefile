@@ -1,0 +1,22 @@
+# visionscores: two-handed piano scores (PDF) → a system-segmented image dataset.
+# The data flow (DESIGN.md): acquire → render → clean → segment → judge → format → publish.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The embedded default lives beside this file, wherever the working directory is.
+configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/acquire.smk"
+include: "workflow/rules/pages.smk"
+include: "workflow/rules/systems.smk"
+include: "workflow/rules/dataset.smk"
+
+
+rule all:
+    input:
+        dataset_outputs(),
+    default_target: True

@@ -1,0 +1,198 @@
+"""Command line: ``visionscores segment`` for a page at hand, ``visionscores stage …`` for
+the workflow's rules (one subcommand per stage), and ``visionscores make-demo``.
+
+Imports are deferred to the command that runs, so a job starts no heavier than its stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _json_arg(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from error
+
+
+def _cmd_segment(args: argparse.Namespace) -> int:
+    """Segment a PDF or an image and print the contract JSON."""
+    import cv2
+    import numpy as np
+
+    from visionscores import clean, render, segment
+
+    path = Path(args.path)
+    params = args.params or {}
+    pages = []
+    if path.suffix.lower() == ".pdf":
+        document = render.open_pdf(path)
+        numbers = [args.page] if args.page else range(1, document.page_count + 1)
+        for number in numbers:
+            if not 1 <= number <= document.page_count:
+                raise render.RenderError(f"{path}: no page {number} (it has {document.page_count})")
+            pages.append((number, render.render_at_dpi(document[number - 1], args.dpi)))
+    else:
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise render.RenderError(f"{path}: not a readable image")
+        pages.append((1, image))
+    result = []
+    for number, gray in pages:
+        skew = clean.estimate_skew_deg(gray)
+        deskewed, matrix = clean.deskew(gray, skew, 0.0)
+        window = max(15, round(0.04 * max(gray.shape)))
+        ink = clean.binarize(deskewed, window)
+        found = segment.segment_page(
+            ink, np.asarray(matrix), gray.shape[1], gray.shape[0], skew, params
+        )
+        result.append(segment.page_to_json(number, found))
+    output = {"pages": result}
+    if args.json:
+        print(json.dumps(output))
+    else:
+        for page in result:
+            print(f"page {page['page']}: {len(page['systems'])} systems, skew {page['skew_deg']}°")
+            for system in page["systems"]:
+                box = ", ".join(f"{v:.0f}" for v in system["staff_bbox"])
+                print(f"  {system['n_staves']} staves  staff_bbox [{box}]")
+    return 0
+
+
+def _cmd_stage(args: argparse.Namespace) -> int:
+    from visionscores import stages
+
+    if args.stage == "acquire":
+        from visionscores.dataset import read_manifest_rows
+
+        piece = read_manifest_rows(args.manifest)[args.piece]
+        record = stages.acquire(piece, Path(args.out), Path(args.repo_root), args.download)
+        print(f"acquired {args.piece}: {record['bytes']} bytes, sha256 {record['sha256']}")
+    elif args.stage == "render":
+        count = stages.render(
+            Path(args.pdf), Path(args.out), args.dpi, args.max_pages, args.max_pixels
+        )
+        print(f"rendered {args.piece}: {count} pages")
+    elif args.stage == "clean":
+        skews = stages.clean(Path(args.pages), Path(args.out), args.params)
+        print(f"cleaned {args.piece}: skew per page (degrees) {skews}")
+    elif args.stage == "segment":
+        count = stages.segment(
+            args.piece, Path(args.clean), Path(args.out), Path(args.pages_out), args.params
+        )
+        print(f"segmented {args.piece}: {count} candidate systems")
+    elif args.stage == "judge":
+        kept, rejected = stages.judge(Path(args.systems), Path(args.out), args.thresholds)
+        print(f"judged {args.piece}: {kept} kept, {rejected} rejected")
+    elif args.stage == "format":
+        count = stages.format_samples(
+            Path(args.judged),
+            Path(args.clean),
+            Path(args.images),
+            Path(args.out),
+            Path(args.dataset_dir),
+            args.params,
+        )
+        print(f"formatted {args.piece}: {count} images")
+    elif args.stage == "publish":
+        from visionscores import dataset
+
+        counts = dataset.publish(
+            args.manifest, args.scenario, args.judged, args.formatted, args.out_dir
+        )
+        print(f"published {args.scenario}: {stages.describe(counts)}")
+    return 0
+
+
+def _cmd_make_demo(args: argparse.Namespace) -> int:
+    from visionscores import demo
+
+    demo.build_demo(Path(args.out_dir), seed=args.seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="visionscores", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    seg = commands.add_parser("segment", help="find the systems of a PDF or image page")
+    seg.add_argument("path", help="a PDF or an image file")
+    seg.add_argument("--page", type=int, help="1-based page of a PDF (default: all)")
+    seg.add_argument("--dpi", type=float, default=300.0, help="PDF rendering resolution")
+    seg.add_argument("--json", action="store_true", help="print the contract JSON")
+    seg.add_argument("--params", type=_json_arg, help="segment parameters as JSON")
+    seg.set_defaults(handler=_cmd_segment)
+
+    stage = commands.add_parser("stage", help="run one workflow stage for one piece")
+    stage_commands = stage.add_subparsers(dest="stage", required=True)
+
+    def add_stage(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = stage_commands.add_parser(name, help=help_text)
+        sub.add_argument("--piece", default="", help="piece_id (named in messages)")
+        sub.set_defaults(handler=_cmd_stage)
+        return sub
+
+    sub = add_stage("acquire", "copy or download a piece's PDF")
+    sub.add_argument("--manifest", required=True)
+    sub.add_argument("--repo-root", required=True)
+    sub.add_argument("--out", required=True)
+    sub.add_argument("--download", type=_json_arg, default={})
+    sub = add_stage("render", "PDF pages to gray page images")
+    sub.add_argument("--pdf", required=True)
+    sub.add_argument("--out", required=True)
+    sub.add_argument("--dpi", type=float, required=True)
+    sub.add_argument("--max-pages", type=int, required=True)
+    sub.add_argument("--max-pixels", type=int, required=True)
+    sub = add_stage("clean", "deskew and binarize pages")
+    sub.add_argument("--pages", required=True)
+    sub.add_argument("--out", required=True)
+    sub.add_argument("--params", type=_json_arg, required=True)
+    sub = add_stage("segment", "find candidate systems and their features")
+    sub.add_argument("--clean", required=True)
+    sub.add_argument("--out", required=True)
+    sub.add_argument("--pages-out", required=True)
+    sub.add_argument("--params", type=_json_arg, required=True)
+    sub = add_stage("judge", "keep or reject each candidate")
+    sub.add_argument("--systems", required=True)
+    sub.add_argument("--out", required=True)
+    sub.add_argument("--thresholds", type=_json_arg, required=True)
+    sub = add_stage("format", "cut kept systems into 128 x 512 JPEGs")
+    sub.add_argument("--judged", required=True)
+    sub.add_argument("--clean", required=True)
+    sub.add_argument("--images", required=True)
+    sub.add_argument("--out", required=True)
+    sub.add_argument("--dataset-dir", required=True)
+    sub.add_argument("--params", type=_json_arg, required=True)
+    sub = add_stage("publish", "write a scenario's metadata tables")
+    sub.add_argument("--scenario", required=True)
+    sub.add_argument("--manifest", required=True)
+    sub.add_argument("--judged", nargs="*", default=[])
+    sub.add_argument("--formatted", nargs="*", default=[])
+    sub.add_argument("--out-dir", required=True)
+
+    demo = commands.add_parser("make-demo", help="engrave the demo scores (needs [synth])")
+    demo.add_argument("out_dir")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(handler=_cmd_make_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from visionscores.errors import VisionscoresError
+
+    try:
+        return args.handler(args)
+    except VisionscoresError as error:
+        piece = getattr(args, "piece", "")
+        prefix = f"piece {piece}: " if piece and piece not in str(error) else ""
+        print(f"visionscores: error: {prefix}{error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Dataset: the tables the pipeline writes, their typed Arrow schemas, and publishing.
+
+Every table is written with an explicit schema and no wall-clock values, so two runs over
+the same input give byte-identical Parquet files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from visionscores.fileio import atomic_path, write_bytes_atomic
+from visionscores.quality import FEATURES
+
+BOX = pa.list_(pa.float64(), 4)
+
+FEATURE_FIELDS = [pa.field(name, pa.float64()) for name in FEATURES]
+
+# One row per candidate system, written by segment.
+SYSTEM_FIELDS = [
+    pa.field("piece_id", pa.string()),
+    pa.field("pdf_sha256", pa.string()),
+    pa.field("page", pa.int32()),
+    pa.field("system_on_page", pa.int32()),
+    pa.field("reading_index", pa.int32()),
+    pa.field("n_staves", pa.int32()),
+    pa.field("staff_bbox", BOX),
+    pa.field("crop_bbox", BOX),
+    pa.field("deskewed_crop_bbox", BOX),
+    pa.field("page_width", pa.int32()),
+    pa.field("page_height", pa.int32()),
+    pa.field("dpi", pa.float64()),
+    pa.field("skew_deg", pa.float64()),
+    pa.field("staff_spacing_px", pa.float64()),
+    pa.field("line_thickness_px", pa.float64()),
+    *FEATURE_FIELDS,
+]
+SYSTEMS_SCHEMA = pa.schema(SYSTEM_FIELDS)
+
+VERDICT_FIELDS = [
+    pa.field("keep", pa.bool_()),
+    pa.field("reason", pa.string()),
+    pa.field("reason_value", pa.float64()),
+    pa.field("reasons", pa.string()),
+]
+JUDGED_SCHEMA = pa.schema(SYSTEM_FIELDS + VERDICT_FIELDS)
+
+SAMPLE_FIELDS = [
+    pa.field("sample_id", pa.string()),
+    pa.field("system_index", pa.int32()),
+    pa.field("image_path", pa.string()),
+]
+FORMATTED_SCHEMA = pa.schema(SYSTEM_FIELDS + SAMPLE_FIELDS)
+
+PIECE_FIELDS = [
+    pa.field("title", pa.string()),
+    pa.field("composer", pa.string()),
+    pa.field("key", pa.string()),
+    pa.field("imslp_page", pa.string()),
+    pa.field("scenario", pa.string()),
+    pa.field("imslp_file_index", pa.string()),
+]
+
+
+def _field(name: str) -> pa.Field:
+    for candidate in SYSTEM_FIELDS + SAMPLE_FIELDS + PIECE_FIELDS + VERDICT_FIELDS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)
+
+
+# The published sample metadata: the paper's fields first, then ours (DESIGN.md).
+METADATA_COLUMNS = [
+    "sample_id",
+    "title",
+    "composer",
+    "key",
+    "imslp_page",
+    "system_index",
+    "scenario",
+    "piece_id",
+    "imslp_file_index",
+    "pdf_sha256",
+    "page",
+    "system_on_page",
+    "reading_index",
+    "n_staves",
+    "staff_bbox",
+    "crop_bbox",
+    "dpi",
+    "skew_deg",
+    *FEATURES,
+    "image_path",
+]
+METADATA_SCHEMA = pa.schema([_field(name) for name in METADATA_COLUMNS])
+
+REJECTED_COLUMNS = [
+    "scenario",
+    "piece_id",
+    "title",
+    "composer",
+    "page",
+    "system_on_page",
+    "reading_index",
+    "reason",
+    "reason_value",
+    "reasons",
+    "n_staves",
+    "staff_bbox",
+    "crop_bbox",
+    *FEATURES,
+]
+REJECTED_SCHEMA = pa.schema([_field(name) for name in REJECTED_COLUMNS])
+
+
+def write_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema, path: str | Path) -> None:
+    """Write ``rows`` as Parquet with ``schema`` (extra keys ignored), atomically."""
+    columns = {field.name: [row.get(field.name) for row in rows] for field in schema}
+    table = pa.Table.from_pydict(columns, schema=schema)
+    with atomic_path(path) as temp_path:
+        pq.write_table(table, temp_path, compression="zstd", write_statistics=False)
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a Parquet table as dicts."""
+    return pq.read_table(path).to_pylist()
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return json.dumps(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], path: str | Path) -> None:
+    """Write ``rows`` as UTF-8 CSV with ``columns``; boxes as JSON lists, atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_value(row.get(column)) for column in columns])
+    write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
+
+
+def read_manifest_rows(path: str | Path) -> dict[str, dict[str, str]]:
+    """Manifest rows by piece_id (the manifest was validated when the workflow started)."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return {row["piece_id"]: row for row in csv.DictReader(handle)}
+
+
+def publish(
+    manifest_path: str | Path,
+    scenario: str,
+    judged_paths: Iterable[str | Path],
+    formatted_paths: Iterable[str | Path],
+    out_dir: str | Path,
+) -> dict[str, int]:
+    """Write a scenario's metadata.parquet, metadata.csv and rejected.parquet.
+
+    Returns counts (candidates, kept, rejected) for the log.
+    """
+    out_dir = Path(out_dir)
+    pieces = read_manifest_rows(manifest_path)
+    samples: list[dict[str, Any]] = []
+    for path in sorted(map(Path, formatted_paths)):
+        for row in read_rows(path):
+            samples.append({**pieces[row["piece_id"]], **row, "scenario": scenario})
+    rejected: list[dict[str, Any]] = []
+    candidates = 0
+    for path in sorted(map(Path, judged_paths)):
+        for row in read_rows(path):
+            candidates += 1
+            if not row["keep"]:
+                rejected.append({**pieces[row["piece_id"]], **row, "scenario": scenario})
+    samples.sort(key=lambda row: (row["piece_id"], row["reading_index"]))
+    rejected.sort(key=lambda row: (row["piece_id"], row["reading_index"]))
+    write_table(samples, METADATA_SCHEMA, out_dir / "metadata.parquet")
+    write_csv(samples, METADATA_COLUMNS, out_dir / "metadata.csv")
+    write_table(rejected, REJECTED_SCHEMA, out_dir / "rejected.parquet")
+    write_csv(rejected, REJECTED_COLUMNS, out_dir / "rejected.csv")
+    return {"candidates": candidates, "kept": len(samples), "rejected": len(rejected)}

@@ -1,0 +1,77 @@
+"""Atomic file output: nothing half-written is ever left under a final name.
+
+Every file the pipeline writes goes first to a temporary name in the same directory and is
+renamed into place only once complete, so a killed job leaves at worst a ``.tmp-*`` file that
+no later step mistakes for a finished output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(final_path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``final_path``; rename it into place on success.
+
+    The temporary file keeps the final suffix so that writers choosing a format by file
+    extension (OpenCV, pyarrow) behave as for the final name.
+    """
+    final_path = Path(final_path)
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temp_name = tempfile.mkstemp(
+        prefix=f".tmp-{final_path.stem}-", suffix=final_path.suffix, dir=final_path.parent
+    )
+    os.close(descriptor)
+    temp_path = Path(temp_name)
+    try:
+        yield temp_path
+        with open(temp_path, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp_path, final_path)
+    finally:
+        temp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(final_dir: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary directory beside ``final_dir``; swap it into place on success.
+
+    An existing ``final_dir`` is replaced whole, so a directory output never mixes files of
+    two runs.
+    """
+    final_dir = Path(final_dir)
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    temp_dir = Path(tempfile.mkdtemp(prefix=f".tmp-{final_dir.name}-", dir=final_dir.parent))
+    try:
+        yield temp_dir
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        os.replace(temp_dir, final_dir)
+    finally:
+        if temp_dir.exists():
+            shutil.rmtree(temp_dir)
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as temp_path:
+        temp_path.write_bytes(data)
+
+
+def write_json_atomic(path: str | os.PathLike[str], value: Any) -> None:
+    """Write ``value`` as indented, key-sorted JSON (stable bytes for equal values)."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file written by :func:`write_json_atomic`."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

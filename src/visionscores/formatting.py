@@ -1,0 +1,47 @@
+"""Formatting: a system crop to the dataset's fixed image (128 x 512, 8-bit gray, JPEG)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+FORMAT_MODES = ("fit", "stretch")
+
+
+def to_sample(crop: np.ndarray, height_px: int, width_px: int, mode: str = "fit") -> np.ndarray:
+    """Resize a gray crop to ``height_px`` x ``width_px``.
+
+    ``fit`` keeps the aspect ratio, scales the crop to touch the canvas on one side and
+    centres it on white; ``stretch`` scales both axes independently to fill the canvas.
+    Downscaling uses area averaging (no aliasing of thin staff lines).
+    """
+    if mode not in FORMAT_MODES:
+        raise ValueError(f"unknown format mode {mode!r}; expected one of {FORMAT_MODES}")
+    if crop.ndim != 2 or crop.size == 0:
+        raise ValueError(f"expected a non-empty 2-D gray crop, got shape {crop.shape}")
+    crop_height, crop_width = crop.shape
+    if mode == "stretch":
+        return _resize(crop, width_px, height_px)
+    scale = min(width_px / crop_width, height_px / crop_height)
+    new_width = min(width_px, max(1, round(crop_width * scale)))
+    new_height = min(height_px, max(1, round(crop_height * scale)))
+    resized = _resize(crop, new_width, new_height)
+    canvas = np.full((height_px, width_px), 255, dtype=np.uint8)
+    top = (height_px - new_height) // 2
+    left = (width_px - new_width) // 2
+    canvas[top : top + new_height, left : left + new_width] = resized
+    return canvas
+
+
+def _resize(image: np.ndarray, width_px: int, height_px: int) -> np.ndarray:
+    shrinking = width_px * height_px < image.shape[0] * image.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    return cv2.resize(image, (width_px, height_px), interpolation=interpolation)
+
+
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    """Baseline 8-bit grayscale JPEG bytes of ``image`` at ``quality`` (1–100)."""
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return encoded.tobytes()

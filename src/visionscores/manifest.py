@@ -1,0 +1,140 @@
+"""The manifest: one row per score file, read from CSV and validated before anything runs.
+
+A bad row stops the run with a message naming the file, the row (its line in the CSV) and
+the field. Values are kept as text exactly as written (leading zeros of IMSLP indices stay).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+
+from visionscores.errors import VisionscoresError
+
+MANIFEST_COLUMNS = (
+    "piece_id",
+    "scenario",
+    "title",
+    "composer",
+    "key",
+    "imslp_page",
+    "imslp_file_index",
+    "source",
+    "sha256",
+)
+OPTIONAL_COLUMNS = frozenset({"sha256"})
+
+
+class ManifestError(VisionscoresError, ValueError):
+    """A manifest that cannot be used; the message names file, row and field."""
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One score file of the manifest."""
+
+    piece_id: str
+    scenario: str
+    title: str
+    composer: str
+    key: str
+    imslp_page: str
+    imslp_file_index: str
+    source: str
+    sha256: str
+
+    @property
+    def source_kind(self) -> str:
+        """``"url"``, ``"path"`` (relative to the repository) or ``"imslp"`` (by index)."""
+        if not self.source:
+            return "imslp"
+        if urlsplit(self.source).scheme in ("http", "https"):
+            return "url"
+        return "path"
+
+
+def _problem(path: Path, line: int | None, field: str | None, message: str) -> ManifestError:
+    where = str(path) if line is None else f"{path}, row {line}"
+    if field:
+        where += f", field '{field}'"
+    return ManifestError(f"{where}: {message}")
+
+
+def _check_source(value: str, file_index: str) -> str | None:
+    """Return why ``value`` is not an acceptable source, or None if it is."""
+    if not value:
+        return None if file_index else "is empty and imslp_file_index is empty too"
+    scheme = urlsplit(value).scheme
+    if scheme in ("http", "https"):
+        return None if urlsplit(value).hostname else "is a URL without a host"
+    if scheme and len(scheme) > 1:
+        return f"uses the scheme '{scheme}:'; only http(s) URLs or relative paths are allowed"
+    relative = PurePosixPath(value.replace("\\", "/"))
+    if relative.is_absolute() or (len(value) > 1 and value[1] == ":"):
+        return "must be a path relative to the repository, not an absolute path"
+    if ".." in relative.parts:
+        return "must not leave the repository ('..' in the path)"
+    return None
+
+
+def parse_manifest(text: str, path: Path, schema: dict[str, Any]) -> list[Piece]:
+    """Parse and validate manifest CSV ``text`` (read from ``path``, named in messages)."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    missing = [c for c in MANIFEST_COLUMNS if c not in header and c not in OPTIONAL_COLUMNS]
+    if missing:
+        raise _problem(path, 1, None, f"missing column(s): {', '.join(missing)}")
+    unknown = [c for c in header if c not in MANIFEST_COLUMNS]
+    if unknown:
+        raise _problem(path, 1, None, f"unknown column(s): {', '.join(unknown)}")
+    validator = jsonschema.Draft202012Validator(schema)
+    pieces: list[Piece] = []
+    first_line_of: dict[str, int] = {}
+    for row_number, row in enumerate(reader):
+        line = row_number + 2  # the header is line 1
+        if None in row:
+            raise _problem(path, line, None, "has more cells than the header has columns")
+        values = {column: (row.get(column) or "").strip() for column in MANIFEST_COLUMNS}
+        for error in sorted(validator.iter_errors(values), key=lambda e: list(e.path)):
+            field = str(error.path[0]) if error.path else None
+            shown = values.get(field, "") if field else ""
+            raise _problem(path, line, field, f"value {shown!r} is not valid: {error.message}")
+        reason = _check_source(values["source"], values["imslp_file_index"])
+        if reason:
+            raise _problem(path, line, "source", f"value {values['source']!r} {reason}")
+        piece_id = values["piece_id"]
+        if piece_id in first_line_of:
+            raise _problem(
+                path,
+                line,
+                "piece_id",
+                f"duplicate piece_id {piece_id!r} (first used in row {first_line_of[piece_id]})",
+            )
+        first_line_of[piece_id] = line
+        pieces.append(Piece(**values))
+    if not pieces:
+        raise _problem(path, None, None, "has no rows")
+    return pieces
+
+
+def load_manifest(path: str | Path, schema: dict[str, Any]) -> list[Piece]:
+    """Read and validate the manifest CSV at ``path`` (UTF-8, a BOM is allowed)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise _problem(path, None, None, f"cannot be read: {error.strerror}") from error
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise _problem(
+            path, line, None, f"is not UTF-8 (byte 0x{raw[error.start]:02x}); save it as UTF-8"
+        ) from error
+    return parse_manifest(text, path, schema)

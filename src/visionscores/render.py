@@ -1,0 +1,143 @@
+"""Render: PDF pages to grayscale page images.
+
+A page that is one embedded scan image is extracted at the scan's native resolution (no
+resampling, so the pixels are the scanner's); any other page is rendered by PyMuPDF at the
+configured dpi. Every page image is 8-bit grayscale, white paper, top-left origin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pymupdf
+
+from visionscores.errors import VisionscoresError
+
+# An embedded image counts as "the page" when it covers this much of the page area.
+FULL_PAGE_IMAGE_COVERAGE = 0.85
+# Extraction is checked against a coarse rendering of the page; above this mean absolute
+# difference (gray levels) the page is rendered instead (inverted masks, odd decode arrays).
+EXTRACTION_CHECK_DPI = 24
+EXTRACTION_MAX_MEAN_DIFFERENCE = 40.0
+
+
+class RenderError(VisionscoresError):
+    """A PDF (or one of its pages) that cannot be turned into page images."""
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """One rendered page: its 1-based number, size in pixels, resolution and origin."""
+
+    page: int
+    width: int
+    height: int
+    dpi: float
+    origin: str  # "embedded-image" (native scan pixels) or "rendered"
+
+
+def open_pdf(pdf_path: str | Path) -> pymupdf.Document:
+    """Open a PDF, turning every way it can be unusable into a :class:`RenderError`."""
+    pdf_path = Path(pdf_path)
+    if not pdf_path.exists():
+        raise RenderError(f"{pdf_path}: file not found")
+    if pdf_path.stat().st_size == 0:
+        raise RenderError(f"{pdf_path}: the file is empty")
+    with open(pdf_path, "rb") as handle:
+        head = handle.read(1024)
+    if b"%PDF" not in head:
+        kind = "an HTML page" if b"<html" in head.lower() or b"<!doctype" in head.lower() else ""
+        raise RenderError(f"{pdf_path}: not a PDF{' (it is ' + kind + ')' if kind else ''}")
+    try:
+        document = pymupdf.open(pdf_path, filetype="pdf")
+    except Exception as error:  # MuPDF raises several types for broken files
+        raise RenderError(f"{pdf_path}: cannot be opened as a PDF ({error})") from error
+    if document.needs_pass and not document.authenticate(""):
+        raise RenderError(f"{pdf_path}: the PDF is encrypted with a password")
+    if document.page_count == 0:
+        raise RenderError(f"{pdf_path}: the PDF has no pages")
+    return document
+
+
+def _pixmap_to_gray(pixmap: pymupdf.Pixmap) -> np.ndarray:
+    """Return an 8-bit gray array of ``pixmap`` (any colorspace, alpha dropped)."""
+    if pixmap.alpha:
+        pixmap = pymupdf.Pixmap(pixmap, 0)
+    if pixmap.colorspace is None or pixmap.n != 1:
+        pixmap = pymupdf.Pixmap(pymupdf.csGRAY, pixmap)
+    samples = np.frombuffer(pixmap.samples, dtype=np.uint8)
+    return samples.reshape(pixmap.height, pixmap.stride)[:, : pixmap.width].copy()
+
+
+def _full_page_image_xref(page: pymupdf.Page) -> tuple[int, float] | None:
+    """Return (xref, native dpi) when the page is one upright scan image, else None."""
+    infos = page.get_image_info(xrefs=True)
+    if len(infos) != 1 or page.rotation % 360 != 0:
+        return None
+    info = infos[0]
+    a, b, c, d, _, _ = info["transform"]
+    if info["xref"] <= 0 or abs(b) > 1e-6 or abs(c) > 1e-6 or a <= 0 or d <= 0:
+        return None  # rotated, flipped or inline image: let MuPDF compose it
+    page_area = page.rect.width * page.rect.height
+    box = pymupdf.Rect(info["bbox"]) & page.rect
+    if page_area <= 0 or box.width * box.height < FULL_PAGE_IMAGE_COVERAGE * page_area:
+        return None
+    native_dpi = info["width"] / (box.width / 72.0)
+    return info["xref"], native_dpi
+
+
+def render_at_dpi(page: pymupdf.Page, dpi: float) -> np.ndarray:
+    """Render a page to gray at ``dpi`` (dots per inch; fractional values allowed)."""
+    zoom = dpi / 72.0
+    pixmap = page.get_pixmap(
+        matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csGRAY, alpha=False
+    )
+    return _pixmap_to_gray(pixmap)
+
+
+def _extraction_agrees(page: pymupdf.Page, image: np.ndarray) -> bool:
+    """True when the extracted image looks like the page MuPDF composes (same polarity)."""
+    import cv2
+
+    coarse = render_at_dpi(page, EXTRACTION_CHECK_DPI).astype(np.float32)
+    shrunk = cv2.resize(image, (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_AREA)
+    return float(np.mean(np.abs(shrunk.astype(np.float32) - coarse))) <= (
+        EXTRACTION_MAX_MEAN_DIFFERENCE
+    )
+
+
+def render_page(
+    document: pymupdf.Document, page_number: int, dpi: float, max_pixels: int
+) -> tuple[np.ndarray, PageImage]:
+    """Render 1-based ``page_number`` to gray; refuse pages above ``max_pixels`` pixels."""
+    page = document[page_number - 1]
+    scan = _full_page_image_xref(page)
+    if scan is not None:
+        xref, native_dpi = scan
+        try:
+            image = _pixmap_to_gray(pymupdf.Pixmap(document, xref))
+        except Exception:  # an image MuPDF composes but cannot hand out alone
+            image = None
+        if image is not None and image.size <= max_pixels and _extraction_agrees(page, image):
+            height, width = image.shape
+            return image, PageImage(
+                page_number, width, height, round(native_dpi, 2), "embedded-image"
+            )
+        dpi = min(native_dpi, 600.0)
+    width_px = page.rect.width * dpi / 72.0
+    height_px = page.rect.height * dpi / 72.0
+    if width_px * height_px > max_pixels:
+        raise RenderError(
+            f"page {page_number} would be {width_px:.0f} x {height_px:.0f} pixels at {dpi:g} dpi,"
+            f" above the limit of {max_pixels} pixels (render.max_pixels_per_page)"
+        )
+    image = render_at_dpi(page, dpi)
+    height, width = image.shape
+    return image, PageImage(page_number, width, height, float(dpi), "rendered")
+
+
+def page_record(page: PageImage) -> dict:
+    """The page's description as stored beside the page images."""
+    return asdict(page)

@@ -1,0 +1,124 @@
+"""Segment: from a cleaned page to candidate systems with their boxes and measured features.
+
+This module ties the page's units (:mod:`visionscores.staves`), the grouping of staves
+(:mod:`visionscores.systems`) and the quality features (:mod:`visionscores.quality`) into
+one call per page, and maps every box back from the deskewed page to the input image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from visionscores import clean, quality, staves, systems
+
+# Keys of config `segment:` passed to staves.find_staves and systems.find_systems.
+STAFF_KEYS = (
+    "stroke_min_length_sp",
+    "stroke_max_gap_sp",
+    "strip_width_sp",
+    "min_row_fill",
+    "spacing_tolerance",
+    "max_link_shift_sp",
+    "min_strips",
+)
+SYSTEM_KEYS = (
+    "brace_margin_sp",
+    "min_overlap",
+    "max_margin_above_sp",
+    "max_margin_below_sp",
+    "margin_left_sp",
+    "margin_right_sp",
+)
+
+
+@dataclass
+class PageSegmentation:
+    """The candidate systems of one page (deskewed boxes and input-image boxes)."""
+
+    width: int  # input image size, pixels
+    height: int
+    skew_deg: float
+    metrics: staves.StaffMetrics | None
+    systems: list[systems.System] = field(default_factory=list)
+    staff_boxes: list[list[float]] = field(default_factory=list)  # input image pixels
+    crop_boxes: list[list[float]] = field(default_factory=list)  # input image pixels
+    features: list[dict[str, float]] = field(default_factory=list)
+
+
+def _clip_box(box: list[float], width: int, height: int) -> list[float]:
+    x0, y0, x1, y1 = box
+    return [
+        round(min(max(x0, 0.0), width), 1),
+        round(min(max(y0, 0.0), height), 1),
+        round(min(max(x1, 0.0), width), 1),
+        round(min(max(y1, 0.0), height), 1),
+    ]
+
+
+def segment_page(
+    ink: np.ndarray,
+    matrix: np.ndarray,
+    input_width: int,
+    input_height: int,
+    skew_deg: float,
+    params: Mapping[str, Any] | None = None,
+) -> PageSegmentation:
+    """Find the candidate systems on a deskewed ink mask.
+
+    ``matrix`` maps input-image pixels to the deskewed page (from :func:`clean.deskew`);
+    ``params`` holds the `segment:` config keys (defaults when absent).
+    """
+    params = dict(params or {})
+    result = PageSegmentation(input_width, input_height, skew_deg, staves.estimate_metrics(ink))
+    if result.metrics is None:
+        return result
+    staff_params = {k: params[k] for k in STAFF_KEYS if k in params}
+    found = staves.find_staves(ink, result.metrics, **staff_params)
+    system_params = {k: params[k] for k in SYSTEM_KEYS if k in params}
+    result.systems = systems.find_systems(ink, found, **system_params)
+    if not result.systems:
+        return result
+    widest = max(s.staff_box[2] - s.staff_box[0] for s in result.systems)
+    page_height, page_width = ink.shape
+    for system in result.systems:
+        staff_box = _clip_box(
+            clean.map_box_back(system.staff_box, matrix), input_width, input_height
+        )
+        crop_box = _clip_box(clean.map_box_back(system.crop_box, matrix), input_width, input_height)
+        result.staff_boxes.append(staff_box)
+        result.crop_boxes.append(crop_box)
+        spacing = system.spacing_px
+        result.features.append(
+            {
+                "width_ratio": round((system.staff_box[2] - system.staff_box[0]) / widest, 4),
+                "height_sp": round((system.staff_box[3] - system.staff_box[1]) / spacing, 3),
+                "ink_density": round(quality.ink_density(ink, system.crop_box), 4),
+                "residual_skew_deg": round(max((s.slope_deg for s in system.staves), key=abs), 4),
+                "bend_sp": round(max(s.bend_px for s in system.staves) / spacing, 3),
+                "line_fill": round(min(s.line_fill for s in system.staves), 4),
+                "edge_cut": round(
+                    quality.edge_cut(system.staff_box, page_width, page_height, spacing), 4
+                ),
+            }
+        )
+    return result
+
+
+def page_to_json(page_number: int, result: PageSegmentation) -> dict[str, Any]:
+    """The segment contract's JSON for one page."""
+    return {
+        "page": page_number,
+        "width": result.width,
+        "height": result.height,
+        "skew_deg": result.skew_deg,
+        "systems": [
+            {"staff_bbox": staff_box, "crop_bbox": crop_box, "n_staves": system.n_staves}
+            for system, staff_box, crop_box in zip(
+                result.systems, result.staff_boxes, result.crop_boxes, strict=True
+            )
+        ],
+    }

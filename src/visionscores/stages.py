@@ -1,0 +1,321 @@
+"""The pipeline's stages, one function each: read the previous stage's files, write our own.
+
+These are the functions behind ``visionscores stage <name>``, which the workflow's rules
+call. Each writes its outputs atomically, so a killed job never leaves a finished-looking
+file. Heavy imports stay inside the functions that need them (a job pays only for its own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from visionscores.errors import VisionscoresError
+from visionscores.fileio import atomic_directory, atomic_path, read_json, write_json_atomic
+
+PAGES_FILE = "pages.json"
+
+
+class StageError(VisionscoresError):
+    """A piece that cannot go through a stage; the message names the piece and the cause."""
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _page_name(page: int, kind: str) -> str:
+    return f"page-{page:04d}.{kind}.png"
+
+
+def _write_png(path: Path, image, compression: int = 1, bilevel: bool = False) -> None:
+    import cv2
+
+    flags = [cv2.IMWRITE_PNG_COMPRESSION, compression]
+    if bilevel:
+        flags += [cv2.IMWRITE_PNG_BILEVEL, 1]
+    with atomic_path(path) as temp_path:
+        if not cv2.imwrite(str(temp_path), image, flags):
+            raise StageError(f"cannot write {path}")
+
+
+def _read_gray(path: Path):
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise StageError(f"cannot read image {path}")
+    return image
+
+
+# --- acquire -----------------------------------------------------------------------------
+
+
+def acquire(
+    piece: Mapping[str, str],
+    out_pdf: Path,
+    repo_root: Path,
+    download: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Bring a piece's PDF to ``out_pdf`` with a sidecar JSON (source, sha256, bytes, time).
+
+    A relative ``source`` is copied from the repository (its checksum checked when the
+    manifest gives one); an http(s) URL or an IMSLP file index is downloaded.
+    """
+    piece_id = piece["piece_id"]
+    source = piece.get("source", "")
+    expected = (piece.get("sha256") or "").lower()
+    sidecar = out_pdf.with_suffix(".json")
+    if source and not source.startswith(("http://", "https://")):
+        local = (repo_root / source).resolve()
+        if not local.is_relative_to(repo_root.resolve()):
+            raise StageError(f"piece {piece_id}: source {source!r} lies outside the repository")
+        if not local.is_file():
+            raise StageError(f"piece {piece_id}: source file {local} not found")
+        digest = sha256_of(local)
+        if expected and digest != expected:
+            raise StageError(
+                f"piece {piece_id}: checksum mismatch for {local}: expected {expected}, "
+                f"found {digest}"
+            )
+        with atomic_path(out_pdf) as temp_path:
+            shutil.copyfile(local, temp_path)
+        record = {
+            "piece_id": piece_id,
+            "source": source,
+            "final_url": None,
+            "sha256": digest,
+            "bytes": local.stat().st_size,
+            "fetched_at": None,
+        }
+        write_json_atomic(sidecar, record)
+        return record
+    from visionscores import imslp
+
+    policy = imslp.DownloadPolicy(**download)
+    try:
+        fetched = imslp.fetch_pdf(
+            piece_id,
+            out_pdf,
+            file_index=piece.get("imslp_file_index") or None,
+            url=source or None,
+            expected_sha256=expected or None,
+            policy=policy,
+        )
+    except imslp.AcquireError as error:
+        raise StageError(str(error)) from error
+    return dict(fetched.__dict__) if hasattr(fetched, "__dict__") else dict(fetched)
+
+
+# --- render ------------------------------------------------------------------------------
+
+
+def render(pdf_path: Path, out_dir: Path, dpi: float, max_pages: int, max_pixels: int) -> int:
+    """Render every page of a PDF into ``out_dir`` (gray PNGs and pages.json)."""
+    from visionscores import render as rendering
+
+    try:
+        document = rendering.open_pdf(pdf_path)
+    except rendering.RenderError as error:
+        raise StageError(str(error)) from error
+    if document.page_count > max_pages:
+        raise StageError(
+            f"{pdf_path}: {document.page_count} pages, above the limit of {max_pages}"
+            " (render.max_pages)"
+        )
+    pdf_sha256 = sha256_of(pdf_path)
+    pages = []
+    with atomic_directory(out_dir) as temp_dir:
+        for page_number in range(1, document.page_count + 1):
+            try:
+                image, info = rendering.render_page(document, page_number, dpi, max_pixels)
+            except rendering.RenderError as error:
+                raise StageError(f"{pdf_path}: {error}") from error
+            except Exception as error:  # MuPDF errors on a damaged page
+                raise StageError(
+                    f"{pdf_path}: page {page_number} cannot be rendered ({error})"
+                ) from error
+            name = _page_name(page_number, "page")
+            _write_png(temp_dir / name, image)
+            pages.append({**rendering.page_record(info), "file": name})
+        write_json_atomic(temp_dir / PAGES_FILE, {"pdf_sha256": pdf_sha256, "pages": pages})
+    return len(pages)
+
+
+# --- clean -------------------------------------------------------------------------------
+
+
+def clean(pages_dir: Path, out_dir: Path, params: Mapping[str, Any]) -> list[float]:
+    """Deskew and binarize each page; write gray + ink PNGs and the skew per page."""
+    from visionscores import clean as cleaning
+
+    listing = read_json(pages_dir / PAGES_FILE)
+    skews = []
+    with atomic_directory(out_dir) as temp_dir:
+        for page in listing["pages"]:
+            gray = _read_gray(pages_dir / page["file"])
+            skew = cleaning.estimate_skew_deg(gray, max_skew_deg=params["max_skew_deg"])
+            deskewed, matrix = cleaning.deskew(gray, skew, params["min_skew_deg"])
+            window = max(15, round(params["paper_window_fraction"] * max(gray.shape)))
+            ink = cleaning.binarize(deskewed, window)
+            gray_name = _page_name(page["page"], "gray")
+            ink_name = _page_name(page["page"], "ink")
+            _write_png(temp_dir / gray_name, deskewed)
+            _write_png(temp_dir / ink_name, (1 - ink) * 255, bilevel=True)
+            page.update(
+                skew_deg=skew,
+                matrix=[[round(v, 10) for v in row] for row in matrix.tolist()],
+                gray_file=gray_name,
+                ink_file=ink_name,
+            )
+            skews.append(skew)
+        write_json_atomic(temp_dir / PAGES_FILE, listing)
+    return skews
+
+
+# --- segment -----------------------------------------------------------------------------
+
+
+def segment(
+    piece_id: str, clean_dir: Path, out_systems: Path, out_pages: Path, params: Mapping[str, Any]
+) -> int:
+    """Find candidate systems on every cleaned page; write their geometry and features."""
+    import numpy as np
+
+    from visionscores import dataset
+    from visionscores import segment as segmenting
+
+    listing = read_json(clean_dir / PAGES_FILE)
+    rows: list[dict[str, Any]] = []
+    page_summaries = []
+    for page in listing["pages"]:
+        ink = (_read_gray(clean_dir / page["ink_file"]) < 128).astype(np.uint8)
+        matrix = np.array(page["matrix"], dtype=np.float64)
+        result = segmenting.segment_page(
+            ink, matrix, page["width"], page["height"], page["skew_deg"], params
+        )
+        metrics = result.metrics
+        for index, system in enumerate(result.systems):
+            rows.append(
+                {
+                    "piece_id": piece_id,
+                    "pdf_sha256": listing["pdf_sha256"],
+                    "page": page["page"],
+                    "system_on_page": index + 1,
+                    "reading_index": len(rows),
+                    "n_staves": system.n_staves,
+                    "staff_bbox": result.staff_boxes[index],
+                    "crop_bbox": result.crop_boxes[index],
+                    "deskewed_crop_bbox": [round(v, 1) for v in system.crop_box],
+                    "page_width": page["width"],
+                    "page_height": page["height"],
+                    "dpi": page["dpi"],
+                    "skew_deg": page["skew_deg"],
+                    "staff_spacing_px": round(system.spacing_px, 3),
+                    "line_thickness_px": round(metrics.line_thickness_px, 3),
+                    **result.features[index],
+                }
+            )
+        page_summaries.append(
+            {
+                "page": page["page"],
+                "width": page["width"],
+                "height": page["height"],
+                "dpi": page["dpi"],
+                "origin": page["origin"],
+                "skew_deg": page["skew_deg"],
+                "staff_spacing_px": round(metrics.staff_spacing_px, 3) if metrics else None,
+                "line_thickness_px": round(metrics.line_thickness_px, 3) if metrics else None,
+                "candidates": len(result.systems),
+            }
+        )
+    dataset.write_table(rows, dataset.SYSTEMS_SCHEMA, out_systems)
+    write_json_atomic(out_pages, {"piece_id": piece_id, "pages": page_summaries})
+    return len(rows)
+
+
+# --- judge -------------------------------------------------------------------------------
+
+
+def judge(systems_path: Path, out_path: Path, thresholds: Mapping[str, Any]) -> tuple[int, int]:
+    """Keep or reject each candidate system; returns (kept, rejected)."""
+    from visionscores import dataset, quality
+
+    rows = dataset.read_rows(systems_path)
+    kept = 0
+    for row in rows:
+        verdict = quality.judge_candidate(row, thresholds)
+        row.update(
+            keep=verdict.keep,
+            reason=verdict.reason,
+            reason_value=None if verdict.keep else verdict.reason_value,
+            reasons=verdict.reasons,
+        )
+        kept += verdict.keep
+    dataset.write_table(rows, dataset.JUDGED_SCHEMA, out_path)
+    return kept, len(rows) - kept
+
+
+# --- format ------------------------------------------------------------------------------
+
+
+def sample_id(piece_id: str, page: int, system_on_page: int) -> str:
+    """Stable identifier of a sample: piece, page and position on the page."""
+    return f"{piece_id}-p{page:03d}-s{system_on_page:02d}"
+
+
+def format_samples(
+    judged_path: Path,
+    clean_dir: Path,
+    images_dir: Path,
+    out_path: Path,
+    dataset_dir: Path,
+    params: Mapping[str, Any],
+) -> int:
+    """Cut each kept system from its deskewed page and save the 128 x 512 JPEG."""
+    from visionscores import dataset, formatting
+
+    rows = [row for row in dataset.read_rows(judged_path) if row["keep"]]
+    listing = read_json(clean_dir / PAGES_FILE)
+    gray_files = {page["page"]: page["gray_file"] for page in listing["pages"]}
+    samples = []
+    pages_cache: dict[int, Any] = {}
+    with atomic_directory(images_dir) as temp_dir:
+        for system_index, row in enumerate(rows):
+            page = row["page"]
+            if page not in pages_cache:
+                pages_cache.clear()  # one page in memory at a time
+                pages_cache[page] = _read_gray(clean_dir / gray_files[page])
+            gray = pages_cache[page]
+            x0, y0, x1, y1 = (round(v) for v in row["deskewed_crop_bbox"])
+            image = formatting.to_sample(
+                gray[y0:y1, x0:x1], params["height_px"], params["width_px"], params["mode"]
+            )
+            identifier = sample_id(row["piece_id"], page, row["system_on_page"])
+            name = f"{identifier}.jpg"
+            (temp_dir / name).write_bytes(formatting.encode_jpeg(image, params["jpeg_quality"]))
+            relative = (images_dir / name).relative_to(dataset_dir)
+            samples.append(
+                {
+                    **row,
+                    "sample_id": identifier,
+                    "system_index": system_index,
+                    "image_path": relative.as_posix(),
+                }
+            )
+    dataset.write_table(samples, dataset.FORMATTED_SCHEMA, out_path)
+    return len(samples)
+
+
+def describe(value: Any) -> str:
+    """One-line JSON for logs."""
+    return json.dumps(value, sort_keys=True)

@@ -1,0 +1,319 @@
+"""Staves: find five-line staves on a binarized, deskewed page.
+
+The page's own units come first: staff-line thickness and staff spacing (line to line) are
+the most frequent vertical black run and black-plus-white run (after Audiveris' approach);
+every other length here is a multiple of them, so the method is resolution-free. Staff lines
+are the long horizontal strokes left after a morphological opening; the page is cut into
+vertical strips, each strip's row profile gives line candidates, runs of five evenly spaced
+lines are staves in that strip, and staves are chained across strips (which tolerates mild
+curvature and broken lines). Each staff is then traced along its lines for its x extent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+LINES_PER_STAFF = 5
+
+
+@dataclass(frozen=True)
+class StaffMetrics:
+    """The page's units, in pixels."""
+
+    line_thickness_px: float
+    staff_spacing_px: float
+
+
+@dataclass(frozen=True)
+class Staff:
+    """One five-line staff on the deskewed page. Line positions are line centres, pixels."""
+
+    top_px: float  # centre of the top line, at its highest point
+    bottom_px: float  # centre of the bottom line, at its lowest point
+    left_px: int  # leftmost staff-line pixel
+    right_px: int  # rightmost staff-line pixel
+    spacing_px: float  # mean distance between adjacent lines
+    slope_deg: float  # residual tilt of the staff, degrees (counter-clockwise positive)
+    bend_px: float  # largest deviation of the top line from a straight line, pixels
+    line_fill: float  # fraction of the staff's width where at least 3 of its lines show ink
+
+    @property
+    def height_px(self) -> float:
+        return self.bottom_px - self.top_px
+
+
+def vertical_runs(ink: np.ndarray, column_step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Black run lengths and start-to-next-start distances along columns, in pixels.
+
+    Only every ``column_step``-th column is read.
+    """
+    columns = np.ascontiguousarray(ink[:, ::column_step].T, dtype=np.int8)
+    padded = np.pad(columns, ((0, 0), (1, 1)))
+    steps = np.diff(padded, axis=1)
+    start_cols, start_rows = np.nonzero(steps == 1)
+    _, end_rows = np.nonzero(steps == -1)
+    black = end_rows - start_rows
+    same_column = start_cols[1:] == start_cols[:-1]
+    start_to_start = (start_rows[1:] - start_rows[:-1])[same_column]
+    return black, start_to_start
+
+
+def estimate_metrics(ink: np.ndarray, column_step: int = 3) -> StaffMetrics | None:
+    """Staff-line thickness and spacing of a page, or None when the page has no runs.
+
+    The thickness is the most frequent black run; the spacing is the most frequent
+    distance from a black run's start to the next one's in the same column, counting only
+    distances longer than twice the thickness (shorter ones are noise and note stems).
+    """
+    black, start_to_start = vertical_runs(ink, column_step)
+    if black.size == 0 or start_to_start.size == 0:
+        return None
+    thickness = int(np.argmax(np.bincount(black)))
+    thickness = max(thickness, 1)
+    candidates = start_to_start[start_to_start > 2 * thickness]
+    if candidates.size == 0:
+        return None
+    counts = np.bincount(candidates).astype(np.float64)
+    # Lines are not always an integer number of pixels apart: smooth over neighbours.
+    smoothed = np.convolve(counts, [0.5, 1.0, 0.5], mode="same")
+    spacing = int(np.argmax(smoothed))
+    window = counts[max(spacing - 1, 0) : spacing + 2]
+    positions = np.arange(max(spacing - 1, 0), max(spacing - 1, 0) + window.size)
+    spacing_px = float(np.dot(window, positions) / max(window.sum(), 1.0))
+    # The thickness, refined the same way, for sub-pixel lines.
+    black_counts = np.bincount(black).astype(np.float64)
+    window = black_counts[max(thickness - 1, 0) : thickness + 2]
+    positions = np.arange(max(thickness - 1, 0), max(thickness - 1, 0) + window.size)
+    thickness_px = float(np.dot(window, positions) / max(window.sum(), 1.0))
+    return StaffMetrics(line_thickness_px=thickness_px, staff_spacing_px=spacing_px)
+
+
+def long_horizontal_strokes(ink: np.ndarray, min_length_px: int, max_gap_px: int) -> np.ndarray:
+    """Ink on horizontal runs of at least ``min_length_px`` (uint8 0/1).
+
+    Gaps up to ``max_gap_px`` along a row are bridged first: thin lines of blurred or
+    rotated scans binarize as dashes.
+    """
+    ink = ink.astype(np.uint8)
+    if max_gap_px > 0:
+        bridge = cv2.getStructuringElement(cv2.MORPH_RECT, (int(max_gap_px) + 1, 1))
+        ink = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, bridge)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (max(1, int(min_length_px)), 1))
+    return cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel)
+
+
+@dataclass(frozen=True)
+class _LineCandidate:
+    center_px: float
+    fill: float
+
+
+def line_candidates(row_fill: np.ndarray, min_fill: float, max_thickness_px: float):
+    """Line centres in one strip's row-fill profile: runs of rows filled above ``min_fill``."""
+    above = row_fill >= min_fill
+    if not above.any():
+        return []
+    edges = np.diff(np.concatenate(([0], above.astype(np.int8), [0])))
+    starts = np.nonzero(edges == 1)[0]
+    ends = np.nonzero(edges == -1)[0]
+    lines = []
+    for start, end in zip(starts, ends, strict=True):
+        if end - start > max_thickness_px:
+            continue  # a beam or a filled block, not a line
+        weights = row_fill[start:end]
+        center = float(np.dot(weights, np.arange(start, end)) / weights.sum())
+        lines.append(_LineCandidate(center, float(weights.max())))
+    return lines
+
+
+def five_line_groups(lines, spacing_px: float, tolerance: float):
+    """Groups of five evenly spaced line candidates (a staff in one strip).
+
+    Consecutive candidates whose gaps lie within ``tolerance`` (a fraction) of the spacing
+    are chained; a chain longer than five keeps the five lines with the strongest fill.
+    """
+    groups = []
+    chain = []
+    low, high = spacing_px * (1 - tolerance), spacing_px * (1 + tolerance)
+
+    def close_chain():
+        if len(chain) >= LINES_PER_STAFF:
+            best = max(
+                range(len(chain) - LINES_PER_STAFF + 1),
+                key=lambda i: sum(line.fill for line in chain[i : i + LINES_PER_STAFF]),
+            )
+            groups.append([line.center_px for line in chain[best : best + LINES_PER_STAFF]])
+
+    for line in lines:
+        if chain and low <= line.center_px - chain[-1].center_px <= high:
+            chain.append(line)
+        else:
+            close_chain()
+            chain = [line]
+    close_chain()
+    return groups
+
+
+def _trace_extent(
+    strokes: np.ndarray, line_rows: np.ndarray, probe_halfheight: int, max_gap_px: int
+) -> tuple[int, int, float] | None:
+    """Leftmost and rightmost columns where the staff's lines show ink, and the fill.
+
+    ``line_rows`` is (5, width): each line's row at every column. A column belongs to the
+    staff when at least 3 of its 5 lines have ink within ``probe_halfheight`` rows; gaps up
+    to ``max_gap_px`` are bridged (barlines, broken lines).
+    """
+    height, width = strokes.shape
+    present = np.zeros(width, dtype=np.int16)
+    columns = np.arange(width)
+    for rows in line_rows:
+        hit = np.zeros(width, dtype=bool)
+        for offset in range(-probe_halfheight, probe_halfheight + 1):
+            r = np.clip(np.rint(rows).astype(np.int64) + offset, 0, height - 1)
+            hit |= strokes[r, columns] > 0
+        present += hit
+    on = present >= 3
+    if not on.any():
+        return None
+    on_columns = np.nonzero(on)[0]
+    gaps = np.diff(on_columns)
+    breaks = np.nonzero(gaps > max_gap_px)[0]
+    segment_starts = np.concatenate(([0], breaks + 1))
+    segment_ends = np.concatenate((breaks, [on_columns.size - 1]))
+    lengths = on_columns[segment_ends] - on_columns[segment_starts]
+    longest = int(np.argmax(lengths))
+    left = int(on_columns[segment_starts[longest]])
+    right = int(on_columns[segment_ends[longest]])
+    fill = float(on[left : right + 1].mean())
+    return left, right, fill
+
+
+def find_staves(
+    ink: np.ndarray,
+    metrics: StaffMetrics,
+    *,
+    stroke_min_length_sp: float = 3.0,
+    stroke_max_gap_sp: float = 0.5,
+    strip_width_sp: float = 8.0,
+    min_row_fill: float = 0.45,
+    spacing_tolerance: float = 0.3,
+    max_link_shift_sp: float = 1.0,
+    min_strips: int = 2,
+) -> list[Staff]:
+    """Find the five-line staves of a deskewed page, top to bottom.
+
+    Parameters (lengths in staff spacings, "sp", the distance between two staff lines)
+    ----------
+    ink : uint8 or bool array, 1 = ink.
+    metrics : the page's staff-line thickness and spacing.
+    stroke_min_length_sp : shortest horizontal run kept as a possible staff line; longer
+        than note heads, ledger lines and letters.
+    stroke_max_gap_sp : gaps along a line bridged before that (dashed lines of scans).
+    strip_width_sp : width of the vertical strips in which rows are profiled.
+    min_row_fill : fraction of a strip's width a row must fill to be a line candidate.
+    spacing_tolerance : allowed deviation of a gap between lines from the spacing (fraction).
+    max_link_shift_sp : largest vertical step of a staff from one strip to the next.
+    min_strips : a staff must be found in at least this many strips.
+    """
+    spacing = metrics.staff_spacing_px
+    thickness = metrics.line_thickness_px
+    height, width = ink.shape
+    strokes = long_horizontal_strokes(
+        ink, round(stroke_min_length_sp * spacing), round(stroke_max_gap_sp * spacing)
+    )
+    strip_width = max(8, round(strip_width_sp * spacing))
+    strip_starts = np.arange(0, width, strip_width)
+    strip_sums = np.add.reduceat(strokes.astype(np.int32), strip_starts, axis=1)
+    strip_widths = np.diff(np.append(strip_starts, width))
+    max_line_thickness = max(2.5 * thickness + 2, 0.35 * spacing)
+
+    # Staves per strip: (strip index, five line centres).
+    found = []
+    for index, strip_width_px in enumerate(strip_widths):
+        if strip_width_px < strip_width // 2:
+            continue
+        row_fill = strip_sums[:, index] / float(strip_width_px)
+        lines = line_candidates(row_fill, min_row_fill, max_line_thickness)
+        for group in five_line_groups(lines, spacing, spacing_tolerance):
+            found.append((index, np.array(group)))
+
+    # Chain the strip staves left to right into tracks.
+    tracks: list[list[tuple[int, np.ndarray]]] = []
+    for index, centers in sorted(found, key=lambda item: (item[0], item[1][0])):
+        best, best_shift = None, max_link_shift_sp * spacing
+        for track in tracks:
+            last_index, last_centers = track[-1]
+            if last_index >= index:
+                continue
+            shift = abs(float(last_centers[0] - centers[0]))
+            if shift <= best_shift:
+                best, best_shift = track, shift
+        if best is None:
+            tracks.append([(index, centers)])
+        else:
+            best.append((index, centers))
+
+    staves = []
+    for track in tracks:
+        if len(track) < min_strips:
+            continue
+        xs = np.array([strip_starts[i] + strip_widths[i] / 2.0 for i, _ in track])
+        lines = np.stack([c for _, c in track], axis=1)  # (5, n_strips)
+        columns = np.arange(width)
+        line_rows = np.stack([np.interp(columns, xs, row) for row in lines])
+        extent = _trace_extent(
+            strokes,
+            line_rows,
+            probe_halfheight=max(1, round(thickness)),
+            max_gap_px=round(1.5 * spacing),
+        )
+        if extent is None:
+            continue
+        left, right, fill = extent
+        inside = (columns >= left) & (columns <= right)
+        top_rows = line_rows[0][inside]
+        bottom_rows = line_rows[-1][inside]
+        if xs.size >= 2:
+            slope, intercept = np.polyfit(xs, lines[0], 1)
+            bend = float(np.max(np.abs(lines[0] - (slope * xs + intercept))))
+        else:
+            slope, bend = 0.0, 0.0
+        staves.append(
+            Staff(
+                top_px=float(top_rows.min()),
+                bottom_px=float(bottom_rows.max()),
+                left_px=left,
+                right_px=right,
+                spacing_px=float(np.mean(np.diff(lines, axis=0))),
+                slope_deg=float(-np.degrees(np.arctan(slope))),
+                bend_px=bend,
+                line_fill=fill,
+            )
+        )
+    staves.sort(key=lambda staff: staff.top_px)
+    return _drop_overlapping(staves)
+
+
+def _drop_overlapping(staves: list[Staff]) -> list[Staff]:
+    """Keep one staff where two overlap vertically (the wider), e.g. a track split in two."""
+    kept: list[Staff] = []
+    for staff in staves:
+        clash = next(
+            (
+                other
+                for other in kept
+                if staff.top_px < other.bottom_px
+                and other.top_px < staff.bottom_px
+                and staff.left_px < other.right_px
+                and other.left_px < staff.right_px
+            ),
+            None,
+        )
+        if clash is None:
+            kept.append(staff)
+        elif (staff.right_px - staff.left_px) > (clash.right_px - clash.left_px):
+            kept[kept.index(clash)] = staff
+    return kept

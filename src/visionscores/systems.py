@@ -1,0 +1,175 @@
+"""Systems: group staves into systems and choose the box each system is cut from.
+
+Two vertically adjacent staves belong to one system when ink joins them across the gap
+between them: the system's left barline, a brace or bracket, a barline drawn through, a
+cross-staff beam. Between two systems nothing is drawn across, however close they are.
+
+The crop box of a system takes in what belongs to it above and below its staves (ledger
+lines, dynamics, slurs, pedal marks) and reaches at most halfway to the neighbouring system,
+so that no staff line of another system is ever inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from visionscores.staves import Staff
+
+
+@dataclass(frozen=True)
+class System:
+    """A system on the deskewed page: its staves and its boxes (x0, y0, x1, y1), pixels."""
+
+    staves: tuple[Staff, ...]
+    staff_box: tuple[float, float, float, float]
+    crop_box: tuple[float, float, float, float]
+
+    @property
+    def n_staves(self) -> int:
+        return len(self.staves)
+
+    @property
+    def spacing_px(self) -> float:
+        return float(np.mean([staff.spacing_px for staff in self.staves]))
+
+
+def staves_joined(
+    ink: np.ndarray, upper: Staff, lower: Staff, margin_left_px: int, line_margin_px: int
+) -> bool:
+    """True when a connected piece of ink crosses the whole gap between two staves.
+
+    The gap band runs from just below the upper staff's bottom line to just above the lower
+    staff's top line, from ``margin_left_px`` left of the staves (braces sit there) to their
+    right end. Staff lines themselves are outside the band, so they cannot join anything.
+    """
+    top = int(np.ceil(upper.bottom_px)) + line_margin_px
+    bottom = int(np.floor(lower.top_px)) - line_margin_px
+    if bottom - top < 1:
+        return True  # staves touching: no gap to cross
+    left = max(0, min(upper.left_px, lower.left_px) - margin_left_px)
+    right = min(ink.shape[1], max(upper.right_px, lower.right_px) + 1)
+    band = np.ascontiguousarray(ink[top : bottom + 1, left:right], dtype=np.uint8)
+    count, labels = cv2.connectedComponents(band, connectivity=8)
+    if count <= 1:
+        return False
+    touching_top = np.unique(labels[0][labels[0] > 0])
+    touching_bottom = np.unique(labels[-1][labels[-1] > 0])
+    return bool(np.intersect1d(touching_top, touching_bottom).size)
+
+
+def horizontally_overlapping(upper: Staff, lower: Staff, min_overlap: float) -> bool:
+    """True when the staves share at least ``min_overlap`` of the narrower one's width."""
+    overlap = min(upper.right_px, lower.right_px) - max(upper.left_px, lower.left_px)
+    narrower = min(upper.right_px - upper.left_px, lower.right_px - lower.left_px)
+    return narrower > 0 and overlap >= min_overlap * narrower
+
+
+def group_staves(
+    ink: np.ndarray,
+    staves: list[Staff],
+    *,
+    brace_margin_sp: float = 3.0,
+    min_overlap: float = 0.5,
+) -> list[list[Staff]]:
+    """Group staves (sorted top to bottom) into systems, top to bottom.
+
+    ``brace_margin_sp`` is how far left of the staves a brace or bracket is looked for, in
+    staff spacings.
+    """
+    groups: list[list[Staff]] = []
+    for staff in staves:
+        if groups:
+            upper = groups[-1][-1]
+            spacing = (upper.spacing_px + staff.spacing_px) / 2.0
+            if horizontally_overlapping(upper, staff, min_overlap) and staves_joined(
+                ink,
+                upper,
+                staff,
+                margin_left_px=round(brace_margin_sp * spacing),
+                line_margin_px=max(2, round(0.25 * spacing)),
+            ):
+                groups[-1].append(staff)
+                continue
+        groups.append([staff])
+    return groups
+
+
+def staff_box(staves: list[Staff]) -> tuple[float, float, float, float]:
+    """Tight box: top line of the top staff to bottom line of the bottom staff."""
+    return (
+        float(min(staff.left_px for staff in staves)),
+        float(staves[0].top_px),
+        float(max(staff.right_px for staff in staves) + 1),
+        float(staves[-1].bottom_px),
+    )
+
+
+def crop_boxes(
+    boxes: list[tuple[float, float, float, float]],
+    spacings_px: list[float],
+    page_width: int,
+    page_height: int,
+    *,
+    max_margin_above_sp: float = 5.0,
+    max_margin_below_sp: float = 5.0,
+    margin_left_sp: float = 3.0,
+    margin_right_sp: float = 1.0,
+) -> list[tuple[float, float, float, float]]:
+    """Crop boxes around tight staff boxes (sorted top to bottom), in pixels.
+
+    Each box reaches up to ``max_margin_above_sp`` / ``max_margin_below_sp`` staff spacings
+    beyond its staves, but never past the midpoint between it and its neighbour, nor off the
+    page; left and right margins take in the brace and the last barline.
+    """
+    crops = []
+    for index, ((x0, y0, x1, y1), spacing) in enumerate(zip(boxes, spacings_px, strict=True)):
+        top = y0 - max_margin_above_sp * spacing
+        bottom = y1 + max_margin_below_sp * spacing
+        if index > 0:
+            top = max(top, (boxes[index - 1][3] + y0) / 2.0)
+        if index + 1 < len(boxes):
+            bottom = min(bottom, (y1 + boxes[index + 1][1]) / 2.0)
+        crops.append(
+            (
+                max(0.0, x0 - margin_left_sp * spacing),
+                max(0.0, top),
+                min(float(page_width), x1 + margin_right_sp * spacing),
+                min(float(page_height), bottom),
+            )
+        )
+    return crops
+
+
+def find_systems(
+    ink: np.ndarray,
+    staves: list[Staff],
+    *,
+    brace_margin_sp: float = 3.0,
+    min_overlap: float = 0.5,
+    max_margin_above_sp: float = 5.0,
+    max_margin_below_sp: float = 5.0,
+    margin_left_sp: float = 3.0,
+    margin_right_sp: float = 1.0,
+) -> list[System]:
+    """Systems of a deskewed page in reading order (top to bottom), with their boxes."""
+    groups = group_staves(ink, staves, brace_margin_sp=brace_margin_sp, min_overlap=min_overlap)
+    boxes = [staff_box(group) for group in groups]
+    spacings = [float(np.mean([s.spacing_px for s in group])) for group in groups]
+    height, width = ink.shape
+    crops = crop_boxes(
+        boxes,
+        spacings,
+        width,
+        height,
+        max_margin_above_sp=max_margin_above_sp,
+        max_margin_below_sp=max_margin_below_sp,
+        margin_left_sp=margin_left_sp,
+        margin_right_sp=margin_right_sp,
+    )
+    return [
+        System(staves=tuple(group), staff_box=box, crop_box=crop)
+        for group, box, crop in zip(groups, boxes, crops, strict=True)
+    ]

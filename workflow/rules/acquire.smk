@@ -1,0 +1,24 @@
+# acquire: a local copy (checksum checked) or a download of each piece's PDF.
+
+
+rule acquire:
+    output:
+        pdf=f"{RESOURCES}/pdf/{{piece}}.pdf",
+        record=f"{RESOURCES}/pdf/{{piece}}.json",
+    params:
+        manifest=MANIFEST,
+        repo=REPO,
+        download=download_policy(),
+        # Manifest fields are read by the command from the manifest itself (never through
+        # the shell); they are params so that editing one piece's row reruns that piece.
+        source=piece_field("source"),
+        file_index=piece_field("imslp_file_index"),
+        sha256=piece_field("sha256"),
+    log:
+        f"{RESULTS}/logs/acquire/{{piece}}.log",
+    resources:
+        mem_mb=300,
+    shell:
+        "visionscores stage acquire --piece {wildcards.piece} --manifest {params.manifest:q}"
+        " --repo-root {params.repo:q} --out {output.pdf:q} --download {params.download:q}"
+        " > {log:q} 2>&1"

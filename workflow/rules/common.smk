@@ -1,0 +1,78 @@
+# Helpers shared by the rules: config and manifest validation, paths, stage parameters.
+import json
+from pathlib import Path
+
+import yaml
+from snakemake.utils import validate
+
+from visionscores.manifest import load_manifest
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+REPO = Path(workflow.basedir)
+RESOURCES = config["paths"]["resources"]
+RESULTS = config["paths"]["results"]
+SCENARIO = config["scenario"]
+
+if SCENARIO not in config["scenarios"]:
+    raise ValueError(
+        f"config: scenario {SCENARIO!r} is not one of the scenarios "
+        f"{sorted(config['scenarios'])} (config key 'scenarios')"
+    )
+
+MANIFEST = REPO / config["scenarios"][SCENARIO]
+with open(REPO / "workflow/schemas/manifest.schema.yaml", encoding="utf-8") as handle:
+    MANIFEST_SCHEMA = yaml.safe_load(handle)
+PIECES = {
+    piece.piece_id: piece
+    for piece in load_manifest(MANIFEST, MANIFEST_SCHEMA)
+    if piece.scenario == SCENARIO
+}
+if not PIECES:
+    raise ValueError(f"{MANIFEST}: no row has scenario {SCENARIO!r}")
+
+DATASET = f"{RESULTS}/dataset/{SCENARIO}"
+
+
+wildcard_constraints:
+    piece="[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?",
+
+
+def as_json(section):
+    """A config section as one canonical JSON string (a shell argument, a params value)."""
+    return json.dumps(config[section], sort_keys=True, separators=(",", ":"))
+
+
+def download_policy():
+    """The downloader's settings, as JSON for `visionscores stage acquire`."""
+    imslp = config["acquire"]["imslp"]
+    policy = {
+        "base_url": imslp["base_url"],
+        "user_agent": f"visionscores/0.1 (+{imslp['contact']})",
+        "min_interval_s": imslp["min_interval_s"],
+        "timeout_s": imslp["timeout_s"],
+        "max_retries": imslp["max_retries"],
+        "backoff_base_s": imslp["backoff_base_s"],
+        "max_bytes": config["acquire"]["max_download_bytes"],
+        "pace_dir": f"{RESOURCES}/.pace",
+    }
+    return json.dumps(policy, sort_keys=True, separators=(",", ":"))
+
+
+def piece_field(field):
+    """A params function giving one manifest field of the job's piece."""
+    return lambda wildcards: getattr(PIECES[wildcards.piece], field)
+
+
+def per_piece(pattern):
+    """``pattern`` expanded for every piece of the scenario."""
+    return expand(pattern, piece=sorted(PIECES))
+
+
+def dataset_outputs():
+    return [
+        f"{DATASET}/metadata.parquet",
+        f"{DATASET}/metadata.csv",
+        f"{DATASET}/rejected.parquet",
+    ]

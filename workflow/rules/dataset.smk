@@ -1,0 +1,44 @@
+# format: kept systems to 128 x 512 JPEGs; publish: a scenario's metadata tables.
+
+
+rule format:
+    input:
+        judged=rules.judge.output.judged,
+        clean=rules.clean.output.clean,
+    output:
+        images=directory(f"{DATASET}/images/{{piece}}"),
+        samples=f"{RESULTS}/formatted/{{piece}}.parquet",
+    params:
+        format=as_json("format"),
+        dataset=DATASET,
+    log:
+        f"{RESULTS}/logs/format/{{piece}}.log",
+    resources:
+        mem_mb=800,
+    shell:
+        "visionscores stage format --piece {wildcards.piece} --judged {input.judged:q}"
+        " --clean {input.clean:q} --images {output.images:q} --out {output.samples:q}"
+        " --dataset-dir {params.dataset:q} --params {params.format:q} > {log:q} 2>&1"
+
+
+rule publish:
+    input:
+        manifest=MANIFEST,
+        judged=per_piece(rules.judge.output.judged),
+        samples=per_piece(rules.format.output.samples),
+    output:
+        metadata=f"{DATASET}/metadata.parquet",
+        metadata_csv=f"{DATASET}/metadata.csv",
+        rejected=f"{DATASET}/rejected.parquet",
+        rejected_csv=f"{DATASET}/rejected.csv",
+    params:
+        scenario=SCENARIO,
+        out_dir=DATASET,
+    log:
+        f"{RESULTS}/logs/publish/{SCENARIO}.log",
+    resources:
+        mem_mb=1000,
+    shell:
+        "visionscores stage publish --scenario {params.scenario} --manifest {input.manifest:q}"
+        " --judged {input.judged:q} --formatted {input.samples:q} --out-dir {params.out_dir:q}"
+        " > {log:q} 2>&1"

@@ -1,0 +1,35 @@
+# segment: candidate systems with geometry and measured features; judge: keep or reject.
+
+
+rule segment:
+    input:
+        clean=rules.clean.output.clean,
+    output:
+        systems=f"{RESULTS}/systems/{{piece}}.parquet",
+        pages=f"{RESULTS}/systems/{{piece}}.pages.json",
+    params:
+        segment=as_json("segment"),
+    log:
+        f"{RESULTS}/logs/segment/{{piece}}.log",
+    resources:
+        mem_mb=800,
+    shell:
+        "visionscores stage segment --piece {wildcards.piece} --clean {input.clean:q}"
+        " --out {output.systems:q} --pages-out {output.pages:q} --params {params.segment:q}"
+        " > {log:q} 2>&1"
+
+
+rule judge:
+    input:
+        systems=rules.segment.output.systems,
+    output:
+        judged=f"{RESULTS}/judged/{{piece}}.parquet",
+    params:
+        thresholds=as_json("judge"),
+    log:
+        f"{RESULTS}/logs/judge/{{piece}}.log",
+    resources:
+        mem_mb=300,
+    shell:
+        "visionscores stage judge --piece {wildcards.piece} --systems {input.systems:q}"
+        " --out {output.judged:q} --thresholds {params.thresholds:q} > {log:q} 2>&1"
