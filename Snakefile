@@ -17,6 +17,6 @@ include: "workflow/rules/dataset.smk"
 
 
 rule all:
+    default_target: True
     input:
         dataset_outputs(),
-    default_target: True

@@ -5,6 +5,10 @@ rule acquire:
     output:
         pdf=f"{RESOURCES}/pdf/{{piece}}.pdf",
         record=f"{RESOURCES}/pdf/{{piece}}.json",
+    log:
+        f"{RESULTS}/logs/acquire/{{piece}}.log",
+    resources:
+        mem_mb=300,
     params:
         manifest=MANIFEST,
         repo=REPO,
@@ -14,10 +18,6 @@ rule acquire:
         source=piece_field("source"),
         file_index=piece_field("imslp_file_index"),
         sha256=piece_field("sha256"),
-    log:
-        f"{RESULTS}/logs/acquire/{{piece}}.log",
-    resources:
-        mem_mb=300,
     shell:
         "visionscores stage acquire --piece {wildcards.piece} --manifest {params.manifest:q}"
         " --repo-root {params.repo:q} --out {output.pdf:q} --download {params.download:q}"

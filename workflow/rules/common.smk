@@ -7,7 +7,6 @@ from snakemake.utils import validate
 
 from visionscores.manifest import load_manifest
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 REPO = Path(workflow.basedir)

@@ -8,13 +8,13 @@ rule format:
     output:
         images=directory(f"{DATASET}/images/{{piece}}"),
         samples=f"{RESULTS}/formatted/{{piece}}.parquet",
-    params:
-        format=as_json("format"),
-        dataset=DATASET,
     log:
         f"{RESULTS}/logs/format/{{piece}}.log",
     resources:
         mem_mb=800,
+    params:
+        format=as_json("format"),
+        dataset=DATASET,
     shell:
         "visionscores stage format --piece {wildcards.piece} --judged {input.judged:q}"
         " --clean {input.clean:q} --images {output.images:q} --out {output.samples:q}"
@@ -31,13 +31,13 @@ rule publish:
         metadata_csv=f"{DATASET}/metadata.csv",
         rejected=f"{DATASET}/rejected.parquet",
         rejected_csv=f"{DATASET}/rejected.csv",
-    params:
-        scenario=SCENARIO,
-        out_dir=DATASET,
     log:
         f"{RESULTS}/logs/publish/{SCENARIO}.log",
     resources:
         mem_mb=1000,
+    params:
+        scenario=SCENARIO,
+        out_dir=DATASET,
     shell:
         "visionscores stage publish --scenario {params.scenario} --manifest {input.manifest:q}"
         " --judged {input.judged:q} --formatted {input.samples:q} --out-dir {params.out_dir:q}"

@@ -6,14 +6,14 @@ rule render:
         pdf=rules.acquire.output.pdf,
     output:
         pages=directory(f"{RESULTS}/pages/{{piece}}"),
-    params:
-        dpi=config["render"]["dpi"],
-        max_pages=config["render"]["max_pages"],
-        max_pixels=config["render"]["max_pixels_per_page"],
     log:
         f"{RESULTS}/logs/render/{{piece}}.log",
     resources:
         mem_mb=800,
+    params:
+        dpi=config["render"]["dpi"],
+        max_pages=config["render"]["max_pages"],
+        max_pixels=config["render"]["max_pixels_per_page"],
     shell:
         "visionscores stage render --piece {wildcards.piece} --pdf {input.pdf:q}"
         " --out {output.pages:q} --dpi {params.dpi} --max-pages {params.max_pages}"
@@ -25,12 +25,12 @@ rule clean:
         pages=rules.render.output.pages,
     output:
         clean=directory(f"{RESULTS}/clean/{{piece}}"),
-    params:
-        clean=as_json("clean"),
     log:
         f"{RESULTS}/logs/clean/{{piece}}.log",
     resources:
         mem_mb=800,
+    params:
+        clean=as_json("clean"),
     shell:
         "visionscores stage clean --piece {wildcards.piece} --pages {input.pages:q}"
         " --out {output.clean:q} --params {params.clean:q} > {log:q} 2>&1"

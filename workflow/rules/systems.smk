@@ -7,12 +7,12 @@ rule segment:
     output:
         systems=f"{RESULTS}/systems/{{piece}}.parquet",
         pages=f"{RESULTS}/systems/{{piece}}.pages.json",
-    params:
-        segment=as_json("segment"),
     log:
         f"{RESULTS}/logs/segment/{{piece}}.log",
     resources:
         mem_mb=800,
+    params:
+        segment=as_json("segment"),
     shell:
         "visionscores stage segment --piece {wildcards.piece} --clean {input.clean:q}"
         " --out {output.systems:q} --pages-out {output.pages:q} --params {params.segment:q}"
@@ -24,12 +24,12 @@ rule judge:
         systems=rules.segment.output.systems,
     output:
         judged=f"{RESULTS}/judged/{{piece}}.parquet",
-    params:
-        thresholds=as_json("judge"),
     log:
         f"{RESULTS}/logs/judge/{{piece}}.log",
     resources:
         mem_mb=300,
+    params:
+        thresholds=as_json("judge"),
     shell:
         "visionscores stage judge --piece {wildcards.piece} --systems {input.systems:q}"
         " --out {output.judged:q} --thresholds {params.thresholds:q} > {log:q} 2>&1"
