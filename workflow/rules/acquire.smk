@@ -7,6 +7,8 @@ rule acquire:
         record=f"{RESOURCES}/pdf/{{piece}}.json",
     log:
         f"{RESULTS}/logs/acquire/{{piece}}.log",
+    conda:
+        "../../envs/visionscores.yaml"
     resources:
         mem_mb=300,
     params:

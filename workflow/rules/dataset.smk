@@ -10,11 +10,13 @@ rule format:
         samples=f"{RESULTS}/formatted/{{piece}}.parquet",
     log:
         f"{RESULTS}/logs/format/{{piece}}.log",
+    conda:
+        "../../envs/visionscores.yaml"
     resources:
         mem_mb=800,
     params:
         format=as_json("format"),
-        dataset=DATASET,
+        dataset=lambda wildcards, output: Path(output.images).parent.parent,
     shell:
         "visionscores stage format --piece {wildcards.piece} --judged {input.judged:q}"
         " --clean {input.clean:q} --images {output.images:q} --out {output.samples:q}"
@@ -33,11 +35,13 @@ rule publish:
         rejected_csv=f"{DATASET}/rejected.csv",
     log:
         f"{RESULTS}/logs/publish/{SCENARIO}.log",
+    conda:
+        "../../envs/visionscores.yaml"
     resources:
         mem_mb=1000,
     params:
         scenario=SCENARIO,
-        out_dir=DATASET,
+        out_dir=lambda wildcards, output: Path(output.metadata).parent,
     shell:
         "visionscores stage publish --scenario {params.scenario} --manifest {input.manifest:q}"
         " --judged {input.judged:q} --formatted {input.samples:q} --out-dir {params.out_dir:q}"

@@ -8,6 +8,8 @@ rule render:
         pages=directory(f"{RESULTS}/pages/{{piece}}"),
     log:
         f"{RESULTS}/logs/render/{{piece}}.log",
+    conda:
+        "../../envs/visionscores.yaml"
     resources:
         mem_mb=800,
     params:
@@ -27,6 +29,8 @@ rule clean:
         clean=directory(f"{RESULTS}/clean/{{piece}}"),
     log:
         f"{RESULTS}/logs/clean/{{piece}}.log",
+    conda:
+        "../../envs/visionscores.yaml"
     resources:
         mem_mb=800,
     params:

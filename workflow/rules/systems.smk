@@ -9,6 +9,8 @@ rule segment:
         pages=f"{RESULTS}/systems/{{piece}}.pages.json",
     log:
         f"{RESULTS}/logs/segment/{{piece}}.log",
+    conda:
+        "../../envs/visionscores.yaml"
     resources:
         mem_mb=800,
     params:
@@ -26,6 +28,8 @@ rule judge:
         judged=f"{RESULTS}/judged/{{piece}}.parquet",
     log:
         f"{RESULTS}/logs/judge/{{piece}}.log",
+    conda:
+        "../../envs/visionscores.yaml"
     resources:
         mem_mb=300,
     params:
