@@ -139,9 +139,16 @@ def deskew(gray: np.ndarray, skew_deg: float, min_skew_deg: float) -> tuple[np.n
     return rotated, matrix
 
 
-def binarize(gray: np.ndarray, paper_window_px: int) -> np.ndarray:
-    """Ink mask (uint8, 1 = ink) of ``gray`` after flattening uneven light."""
-    return otsu_ink_mask(flatten_illumination(gray, paper_window_px)).astype(np.uint8)
+def binarize(gray: np.ndarray, paper_window_px: int, max_ink_level: int = 200) -> np.ndarray:
+    """Ink mask (uint8, 1 = ink) of ``gray`` after flattening uneven light.
+
+    The threshold is Otsu's, but never above ``max_ink_level`` (gray level on flattened
+    paper = 255): on a blank, noisy page Otsu would split the noise itself in two.
+    """
+    flattened = flatten_illumination(gray, paper_window_px)
+    otsu_level, _ = cv2.threshold(flattened, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    level = min(float(otsu_level), float(max_ink_level))
+    return (flattened <= level).astype(np.uint8)
 
 
 def map_box_back(box: tuple[float, float, float, float], matrix: np.ndarray) -> list[float]:

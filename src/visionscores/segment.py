@@ -24,6 +24,8 @@ STAFF_KEYS = (
     "spacing_tolerance",
     "max_link_shift_sp",
     "min_strips",
+    "min_width_sp",
+    "min_spacing_px",
 )
 SYSTEM_KEYS = (
     "brace_margin_sp",

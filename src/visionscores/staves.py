@@ -202,6 +202,8 @@ def find_staves(
     spacing_tolerance: float = 0.3,
     max_link_shift_sp: float = 1.0,
     min_strips: int = 2,
+    min_width_sp: float = 10.0,
+    min_spacing_px: float = 5.0,
 ) -> list[Staff]:
     """Find the five-line staves of a deskewed page, top to bottom.
 
@@ -217,9 +219,13 @@ def find_staves(
     spacing_tolerance : allowed deviation of a gap between lines from the spacing (fraction).
     max_link_shift_sp : largest vertical step of a staff from one strip to the next.
     min_strips : a staff must be found in at least this many strips.
+    min_width_sp : a staff must be at least this wide.
+    min_spacing_px : pages whose spacing is below this (pixels) have no readable staves.
     """
     spacing = metrics.staff_spacing_px
     thickness = metrics.line_thickness_px
+    if spacing < min_spacing_px or spacing < 2 * thickness:
+        return []
     height, width = ink.shape
     strokes = long_horizontal_strokes(
         ink, round(stroke_min_length_sp * spacing), round(stroke_max_gap_sp * spacing)
@@ -273,6 +279,8 @@ def find_staves(
         if extent is None:
             continue
         left, right, fill = extent
+        if right - left < min_width_sp * spacing:
+            continue
         inside = (columns >= left) & (columns <= right)
         top_rows = line_rows[0][inside]
         bottom_rows = line_rows[-1][inside]

@@ -1,0 +1,42 @@
+"""The 128 x 512 sample image: exact pixel checks for both modes."""
+
+import cv2
+import numpy as np
+import pytest
+
+from visionscores import formatting
+
+
+def test_fit_keeps_aspect_and_pads_with_white():
+    crop = np.zeros((100, 200), np.uint8)  # black, 1:2
+    out = formatting.to_sample(crop, 128, 512, "fit")
+    assert out.shape == (128, 512) and out.dtype == np.uint8
+    # Scaled to 128 x 256, centred: columns 128..383 black, the rest white.
+    assert (out[:, 128:384] == 0).all()
+    assert (out[:, :128] == 255).all() and (out[:, 384:] == 255).all()
+
+
+def test_fit_wide_crop_pads_above_and_below():
+    crop = np.zeros((50, 1000), np.uint8)  # 1:20, wider than 1:4
+    out = formatting.to_sample(crop, 128, 512, "fit")
+    content_rows = np.nonzero((out < 128).any(axis=1))[0]
+    assert content_rows.size == round(50 * 512 / 1000)
+    assert (out[0] == 255).all() and (out[-1] == 255).all()
+
+
+def test_stretch_fills_the_canvas():
+    crop = np.zeros((100, 200), np.uint8)
+    assert (formatting.to_sample(crop, 128, 512, "stretch") == 0).all()
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="unknown format mode"):
+        formatting.to_sample(np.zeros((5, 5), np.uint8), 128, 512, "crop")
+
+
+def test_jpeg_is_8_bit_gray_and_deterministic():
+    image = formatting.to_sample(np.tile(np.arange(256, dtype=np.uint8), (64, 4)), 128, 512)
+    first = formatting.encode_jpeg(image, 95)
+    assert first == formatting.encode_jpeg(image, 95)
+    decoded = cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded.shape == (128, 512) and decoded.dtype == np.uint8
