@@ -111,7 +111,8 @@ def _cmd_stage(args: argparse.Namespace) -> int:
 def _cmd_make_demo(args: argparse.Namespace) -> int:
     from visionscores import demo
 
-    demo.build_demo(Path(args.out_dir), seed=args.seed)
+    root = Path(args.repo_root)
+    demo.build_demo(root / "demo", seed=args.seed, manifest_path=root / "config/pieces/demo.csv")
     return 0
 
 
@@ -174,8 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--formatted", nargs="*", default=[])
     sub.add_argument("--out-dir", required=True)
 
-    demo = commands.add_parser("make-demo", help="engrave the demo scores (needs [synth])")
-    demo.add_argument("out_dir")
+    demo = commands.add_parser(
+        "make-demo", help="engrave the demo scores into demo/ and config/pieces/demo.csv"
+    )
+    demo.add_argument("repo_root", help="the repository's root folder")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(handler=_cmd_make_demo)
     return parser

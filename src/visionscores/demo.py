@@ -1,0 +1,310 @@
+"""The demo data set: a handful of engraved and scan-like score PDFs with exact system boxes.
+
+``build_demo(out_dir)`` writes ``pdf/<piece_id>.pdf``, ``ground_truth.json``, ``demo.csv`` (the
+piece manifest the pipeline reads by default) and a ``README.md`` naming the sources. Run it
+with ``python -m visionscores.demo OUT_DIR``. Needs the ``visionscores[synth]`` extra.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from visionscores import synthetic
+from visionscores.manifest import MANIFEST_COLUMNS
+
+DPI = 300
+
+
+@dataclass(frozen=True)
+class DemoPiece:
+    """One demo piece and how to make it.
+
+    piece_id: lowercase slug, also the PDF file name.
+    source: music21 corpus path of the encoding.
+    corpus_file: the file inside the music21 corpus that ``source`` resolves to.
+    licence_note: what the encoding says about its licence (checked by hand).
+    kind: "vector", "scan-gray" or "scan-1bit".
+    max_pages: number of engraved pages kept.
+    header: print a title block (title and composer) on page 1.
+    engrave_options: extra keyword arguments for ``synthetic.engrave``.
+    """
+
+    piece_id: str
+    source: str
+    corpus_file: str
+    licence_note: str
+    title: str
+    composer: str
+    key: str
+    imslp_page: str
+    kind: str
+    max_pages: int
+    header: bool = False
+    engrave_options: tuple[tuple[str, object], ...] = ()
+
+
+PIECES = (
+    DemoPiece(
+        piece_id="mozart-k545-exposition",
+        source="mozart/k545",
+        corpus_file="mozart/k545/movement1_exposition.mxl",
+        licence_note=(
+            "none in the encoding (Finale 2011 / Dolet export, 2012); music21 corpus, "
+            "public-domain work"
+        ),
+        title="Piano Sonata No. 16 in C major, K. 545: I. Allegro (exposition)",
+        composer="Wolfgang Amadeus Mozart",
+        key="C major",
+        imslp_page=(
+            "https://imslp.org/wiki/Piano_Sonata_No.16_in_C_major,_K.545_(Mozart,_Wolfgang_Amadeus)"
+        ),
+        kind="vector",
+        max_pages=1,
+    ),
+    DemoPiece(
+        piece_id="bach-bwv846-prelude",
+        source="bach/bwv846",
+        corpus_file="bach/bwv846.mxl",
+        licence_note=(
+            "none in the encoding (MuseScore 1.3 export, 2013, source "
+            "http://musescore.com/score/117279); music21 corpus, public-domain work"
+        ),
+        title="Prelude in C major, BWV 846",
+        composer="Johann Sebastian Bach",
+        key="C major",
+        imslp_page=(
+            "https://imslp.org/wiki/The_Well-Tempered_Clavier_I,_BWV_846-869_"
+            "(Bach,_Johann_Sebastian)"
+        ),
+        kind="scan-gray",
+        max_pages=2,
+        engrave_options=(("font", "Leland"), ("staff_space_mm", 1.7)),
+    ),
+    DemoPiece(
+        piece_id="joplin-maple-leaf-rag",
+        source="joplin/maple_leaf_rag",
+        corpus_file="joplin/maple_leaf_rag.mxl",
+        licence_note=(
+            "none in the encoding (MuseScore 2.1.0 export, 2017, source "
+            "http://musescore.com/user/116681/scores/145724); music21 corpus, "
+            "public-domain work (1899)"
+        ),
+        title="Maple Leaf Rag",
+        composer="Scott Joplin",
+        key="A-flat major",
+        imslp_page="https://imslp.org/wiki/Maple_Leaf_Rag_(Joplin,_Scott)",
+        kind="scan-1bit",
+        max_pages=2,
+        engrave_options=(("font", "Bravura"), ("staff_space_mm", 1.6)),
+    ),
+    DemoPiece(
+        piece_id="cpebach-h186-poco-adagio",
+        source="cpebach/h186",
+        corpus_file="cpebach/h186.mxl",
+        licence_note=(
+            "none in the encoding (Finale v27.2 export, 2022); music21 corpus, public-domain work"
+        ),
+        title="Sonata in A major, H. 186, Wq. 55/4: II. Poco adagio",
+        composer="Carl Philipp Emanuel Bach",
+        key="",
+        imslp_page="",
+        kind="vector",
+        max_pages=3,
+        header=True,
+        engrave_options=(("staff_space_mm", 1.6), ("margin_top_mm", 12.0)),
+    ),
+    DemoPiece(
+        piece_id="schumann-dichterliebe-02",
+        source="schumann_robert/opus48no2",
+        corpus_file="schumann_robert/opus48no2.mxl",
+        licence_note=(
+            "none in the encoding (Finale 2011 / Dolet export, 2011); music21 corpus, "
+            "public-domain work"
+        ),
+        title="Aus meinen Tränen sprießen (Dichterliebe, Op. 48 No. 2)",
+        composer="Robert Schumann",
+        key="A major",
+        imslp_page="https://imslp.org/wiki/Dichterliebe,_Op.48_(Schumann,_Robert)",
+        kind="vector",
+        max_pages=2,
+        header=True,
+        engrave_options=(("font", "Bravura"), ("lyric_size", 3.6)),
+    ),
+)
+
+
+def _scan_settings(kind: str, rng: np.random.Generator) -> dict:
+    """Scanner damage for one page; skews lie in fixed ranges so the demo shows real tilt."""
+    common = {
+        "scale": float(rng.uniform(0.98, 1.02)),
+        "shift_px": (float(rng.uniform(-25, 25)), float(rng.uniform(-25, 25))),
+    }
+    if kind == "scan-gray":
+        return common | {
+            "rotation_deg": float(rng.uniform(1.5, 2.5)),
+            "bleed_through": 0.12,
+            "uneven_light": 0.15,
+            "paper_gray": 238,
+            "blur_sigma_px": 0.7,
+            "noise_sigma": 3.0,
+        }
+    if kind == "scan-1bit":
+        return common | {
+            "rotation_deg": -float(rng.uniform(0.8, 1.5)),
+            "uneven_light": 0.1,
+            "blur_sigma_px": 0.9,
+            "noise_sigma": 6.0,
+            "salt_pepper": 0.0003,
+            "binarize_1bit": True,
+        }
+    raise ValueError(f"not a scan kind: {kind!r}")
+
+
+def _page_record(page_number: int, shape, skew_deg: float, boxes, n_staves) -> dict:
+    height, width = shape
+    return {
+        "page": page_number,
+        "width": int(width),
+        "height": int(height),
+        "dpi": DPI,
+        "skew_deg": round(float(skew_deg), 4),
+        "systems": [
+            {"staff_bbox": [round(float(v), 2) for v in box], "n_staves": int(n)}
+            for box, n in zip(boxes, n_staves, strict=True)
+        ],
+    }
+
+
+def make_piece(piece: DemoPiece, rng: np.random.Generator) -> tuple[bytes, list[dict]]:
+    """Engrave one demo piece; returns its PDF bytes and the ground-truth page records."""
+    pages = synthetic.engrave(
+        piece.source,
+        title=piece.title if piece.header else None,
+        composer=piece.composer if piece.header else None,
+        header=piece.header,
+        max_pages=piece.max_pages,
+        **dict(piece.engrave_options),
+    )
+    pdf = synthetic.vector_pdf(pages)
+    records = []
+    if piece.kind == "vector":
+        for index, page in enumerate(pages):
+            shape = synthetic.render_pdf_page(pdf, index, DPI).shape
+            records.append(
+                _page_record(index + 1, shape, 0.0, page.boxes_at_dpi(DPI), page.n_staves)
+            )
+        return pdf, records
+
+    scans = []
+    for index, page in enumerate(pages):
+        clean = synthetic.render_pdf_page(pdf, index, DPI)
+        settings = _scan_settings(piece.kind, rng)
+        scan, boxes = synthetic.degrade(clean, page.boxes_at_dpi(DPI), rng, **settings)
+        scans.append(scan)
+        records.append(
+            _page_record(index + 1, scan.shape, settings["rotation_deg"], boxes, page.n_staves)
+        )
+    mode = "gray" if piece.kind == "scan-gray" else "1bit"
+    return synthetic.image_pdf(scans, DPI, mode, jpeg_quality=70), records
+
+
+def _compact_json(data: dict) -> str:
+    """Indented JSON with each box on one line, so the file stays readable."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    text = re.sub(
+        r"\[\s+([-\d.,\s]+?)\s+\]", lambda m: "[" + re.sub(r",\s+", ", ", m[1]) + "]", text
+    )
+    return text + "\n"
+
+
+def _readme(pieces: tuple[DemoPiece, ...]) -> str:
+    lines = [
+        "# Demo score PDFs",
+        "",
+        "Made by `visionscores make-demo .` (module `visionscores.demo`): music21",
+        "corpus encodings engraved with verovio, written as vector PDFs with cairosvg, and for",
+        "the scanned-looking ones rasterised at 300 dpi, tilted and damaged, then packed as",
+        "image-only PDFs. `ground_truth.json` holds the exact staff box of every system in",
+        "pixels of the page image at 300 dpi (PyMuPDF rendering for vector PDFs, the embedded",
+        "image for image-only PDFs); `config/pieces/demo.csv` is the manifest the pipeline reads.",
+        "",
+        "| piece | kind | source (music21 corpus) | licence note in the encoding |",
+        "|---|---|---|---|",
+    ]
+    for piece in pieces:
+        lines.append(
+            f"| {piece.piece_id} | {piece.kind} | `{piece.corpus_file}` | {piece.licence_note} |"
+        )
+    lines += [
+        "",
+        "All works are in the public domain. The encodings ship with the music21 corpus",
+        "(https://github.com/cuthbertLab/music21), whose corpus licence defers to notes in the",
+        "individual files; the files used here carry none (encodings with non-commercial notes",
+        "were avoided). Titles and page layout come from this project's engraving, not from the",
+        "editions the encodings were made from.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def build_demo(out_dir: Path, seed: int = 0, manifest_path: Path | None = None) -> None:
+    """Write the demo set to ``out_dir``: PDFs, ground truth, manifest and README.
+
+    out_dir: target directory (created); the manifest names PDFs as ``demo/pdf/<id>.pdf``,
+        i.e. relative to the repository root when ``out_dir`` is the repository's ``demo``.
+    seed: seed of the one random generator used for all scanner damage.
+    manifest_path: where the manifest goes (default ``out_dir/demo.csv``); the repository
+        keeps it at ``config/pieces/demo.csv``.
+    """
+    out_dir = Path(out_dir)
+    manifest_path = Path(manifest_path) if manifest_path else out_dir / "demo.csv"
+    pdf_dir = out_dir / "pdf"
+    pdf_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    ground_truth: dict = {"pieces": {}}
+    rows = []
+    for piece in PIECES:
+        pdf, records = make_piece(piece, rng)
+        (pdf_dir / f"{piece.piece_id}.pdf").write_bytes(pdf)
+        ground_truth["pieces"][piece.piece_id] = {
+            "source": piece.source,
+            "corpus_file": piece.corpus_file,
+            "licence_note": piece.licence_note,
+            "kind": piece.kind,
+            "pages": records,
+        }
+        rows.append(
+            {
+                "piece_id": piece.piece_id,
+                "scenario": "demo",
+                "title": piece.title,
+                "composer": piece.composer,
+                "key": piece.key,
+                "imslp_page": piece.imslp_page,
+                "imslp_file_index": "",
+                "source": f"demo/pdf/{piece.piece_id}.pdf",
+                "sha256": hashlib.sha256(pdf).hexdigest(),
+            }
+        )
+    (out_dir / "ground_truth.json").write_text(_compact_json(ground_truth))
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    with manifest_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    (out_dir / "README.md").write_text(_readme(PIECES))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m visionscores.demo REPOSITORY_ROOT")
+    root = Path(sys.argv[1])
+    build_demo(root / "demo", manifest_path=root / "config/pieces/demo.csv")
