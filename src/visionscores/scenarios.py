@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+from visionscores.manifest import MANIFEST_COLUMNS
+
 SOURCE_REPOSITORY = "HMC-MIR/piano_bootleg_scores"
 SOURCE_COMMIT = "caee5fbe70a502aab8f0c58045a4b4e3084ddc7f"
 SOURCE_CITATION = (
@@ -38,17 +40,6 @@ SOURCE_CITATION = (
 )
 
 IMSLP_WIKI_URL = "https://imslp.org/wiki/"
-MANIFEST_COLUMNS = (
-    "piece_id",
-    "scenario",
-    "title",
-    "composer",
-    "key",
-    "imslp_page",
-    "imslp_file_index",
-    "source",
-    "sha256",
-)
 MAX_PIECE_ID_LENGTH = 80
 DUPLICATE_STEP = "duplicate_file_index"
 

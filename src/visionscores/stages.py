@@ -7,7 +7,6 @@ file. Heavy imports stay inside the functions that need them (a job pays only fo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Mapping
@@ -15,22 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from visionscores.errors import VisionscoresError
-from visionscores.fileio import atomic_directory, atomic_path, read_json, write_json_atomic
+from visionscores.fileio import (
+    atomic_directory,
+    atomic_path,
+    read_json,
+    sha256_of,
+    write_json_atomic,
+)
 
 PAGES_FILE = "pages.json"
 
 
 class StageError(VisionscoresError):
     """A piece that cannot go through a stage; the message names the piece and the cause."""
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _page_name(page: int, kind: str) -> str:
@@ -91,29 +87,27 @@ def acquire(
             shutil.copyfile(local, temp_path)
         record = {
             "piece_id": piece_id,
-            "source": source,
+            "source_url": source,
             "final_url": None,
+            "file_index": piece.get("imslp_file_index") or None,
             "sha256": digest,
             "bytes": local.stat().st_size,
             "fetched_at": None,
+            "user_agent": None,
         }
         write_json_atomic(sidecar, record)
         return record
     from visionscores import imslp
 
-    policy = imslp.DownloadPolicy(**download)
-    try:
-        fetched = imslp.fetch_pdf(
-            piece_id,
-            out_pdf,
-            file_index=piece.get("imslp_file_index") or None,
-            url=source or None,
-            expected_sha256=expected or None,
-            policy=policy,
-        )
-    except imslp.AcquireError as error:
-        raise StageError(str(error)) from error
-    return dict(fetched.__dict__) if hasattr(fetched, "__dict__") else dict(fetched)
+    fetched = imslp.fetch_pdf(
+        piece_id,
+        out_pdf,
+        file_index=None if source else piece.get("imslp_file_index") or None,
+        url=source or None,
+        expected_sha256=expected or None,
+        policy=imslp.DownloadPolicy(**download),
+    )
+    return fetched.sidecar()
 
 
 # --- render ------------------------------------------------------------------------------
