@@ -1,0 +1,110 @@
+"""The whole workflow on the demo, with real Snakemake in a temporary directory."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from repo_paths import REPO
+
+pytestmark = pytest.mark.workflow
+
+# The sample metadata columns of DESIGN.md, in order.
+DESIGN_COLUMNS = [
+    "sample_id", "title", "composer", "key", "imslp_page", "system_index", "scenario",
+    "piece_id", "imslp_file_index", "pdf_sha256", "page", "system_on_page", "reading_index",
+    "n_staves", "staff_bbox", "crop_bbox", "dpi", "skew_deg",
+]  # fmt: skip
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+
+
+def snakemake(workdir: Path, *args: str) -> str:
+    # The rules call the `visionscores` command of the environment running the tests.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    completed = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    return output
+
+
+def scheduled_jobs(dry_run_output: str) -> dict[str, int]:
+    """Snakemake's own job summary ("Job stats") of a dry run, as {rule: count}."""
+    if "Nothing to be done" in dry_run_output:
+        return {}
+    table = dry_run_output.split("Job stats:", 1)[1]
+    jobs = {}
+    for line in table.splitlines()[3:]:
+        match = re.fullmatch(r"\s*(\S+)\s+(\d+)\s*", line)
+        if not match:
+            break
+        jobs[match[1]] = int(match[2])
+    jobs.pop("total", None)
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_every_image_is_128_by_512_grayscale(demo_run):
+    images = sorted((demo_run / "results/dataset/demo/images").rglob("*.jpg"))
+    assert images
+    for path in images:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        assert image.shape == (128, 512), path
+        assert image.dtype == "uint8"
+
+
+def test_metadata_has_the_design_columns(demo_run):
+    dataset = demo_run / "results/dataset/demo"
+    table = pq.read_table(dataset / "metadata.parquet")
+    assert table.column_names[: len(DESIGN_COLUMNS)] == DESIGN_COLUMNS
+    assert table.column_names[-1] == "image_path"
+    header = (dataset / "metadata.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.split(",") == table.column_names
+    for image_path in table.column("image_path").to_pylist():
+        assert (dataset / image_path).is_file()
+
+
+def test_kept_systems_per_piece_equal_the_ground_truth(demo_run):
+    truth = json.loads((REPO / "demo/ground_truth.json").read_text())["pieces"]
+    table = pq.read_table(demo_run / "results/dataset/demo/metadata.parquet").to_pylist()
+    kept = {piece: 0 for piece in truth}
+    for row in table:
+        kept[row["piece_id"]] += 1
+    expected = {
+        piece: sum(system["n_staves"] == 2 for page in info["pages"] for system in page["systems"])
+        for piece, info in truth.items()
+    }
+    assert kept == expected
+    rejected = pq.read_table(demo_run / "results/dataset/demo/rejected.parquet").to_pylist()
+    assert all(row["reason"] == "n_staves" for row in rejected)
+
+
+def test_nothing_to_do_after_a_complete_run(demo_run):
+    assert scheduled_jobs(snakemake(demo_run, "--dry-run")) == {}
+
+
+def test_a_threshold_change_reruns_only_judge_format_and_publish(demo_run):
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["judge"]["max_bend_sp"] = config["judge"]["max_bend_sp"] + 0.5
+    override = demo_run / "tuned.yaml"
+    override.write_text(yaml.safe_dump(config))
+    jobs = scheduled_jobs(snakemake(demo_run, "--dry-run", "--configfile", str(override)))
+    pieces = len(json.loads((REPO / "demo/ground_truth.json").read_text())["pieces"])
+    assert jobs == {"judge": pieces, "format": pieces, "publish": 1, "all": 1}
