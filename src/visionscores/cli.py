@@ -22,9 +22,8 @@ def _json_arg(text: str):
 def _cmd_segment(args: argparse.Namespace) -> int:
     """Segment a PDF or an image and print the contract JSON."""
     import cv2
-    import numpy as np
 
-    from visionscores import clean, render, segment
+    from visionscores import render, segment
 
     path = Path(args.path)
     params = args.params or {}
@@ -41,16 +40,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         if image is None:
             raise render.RenderError(f"{path}: not a readable image")
         pages.append((1, image))
-    result = []
-    for number, gray in pages:
-        skew = clean.estimate_skew_deg(gray)
-        deskewed, matrix = clean.deskew(gray, skew, 0.0)
-        window = max(15, round(0.04 * max(gray.shape)))
-        ink = clean.binarize(deskewed, window)
-        found = segment.segment_page(
-            ink, np.asarray(matrix), gray.shape[1], gray.shape[0], skew, params
-        )
-        result.append(segment.page_to_json(number, found))
+    result = [segment.segment_gray_page(gray, number, params) for number, gray in pages]
     output = {"pages": result}
     if args.json:
         print(json.dumps(output))

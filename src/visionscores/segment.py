@@ -110,6 +110,28 @@ def segment_page(
     return result
 
 
+def segment_gray_page(
+    gray: np.ndarray,
+    page_number: int = 1,
+    segment_params: Mapping[str, Any] | None = None,
+    max_skew_deg: float = 5.0,
+    min_skew_deg: float = 0.0,
+    paper_window_fraction: float = 0.04,
+) -> dict[str, Any]:
+    """Clean and segment one gray page in memory; return the segment contract's JSON.
+
+    The path of ``visionscores segment`` and of the benchmarks: the same functions the
+    workflow's clean and segment stages run, without files in between.
+    """
+    skew = clean.estimate_skew_deg(gray, max_skew_deg=max_skew_deg)
+    deskewed, matrix = clean.deskew(gray, skew, min_skew_deg)
+    window = max(15, round(paper_window_fraction * max(gray.shape)))
+    ink = clean.binarize(deskewed, window)
+    height, width = gray.shape
+    result = segment_page(ink, matrix, width, height, skew, segment_params)
+    return page_to_json(page_number, result)
+
+
 def page_to_json(page_number: int, result: PageSegmentation) -> dict[str, Any]:
     """The segment contract's JSON for one page."""
     return {
