@@ -20,3 +20,7 @@ rule all:
     default_target: True
     input:
         dataset_outputs(),
+
+
+onsuccess:
+    print_failures(f"{DATASET}/failures.csv")

@@ -53,6 +53,19 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_failure(outcome: dict) -> bool:
+    """Print a piece's recorded failure (the job itself succeeds: the failure is data)."""
+    failure = outcome.get("failure")
+    if not failure:
+        return False
+    print(
+        f"visionscores: piece {failure['piece_id']} failed at {failure['stage']}"
+        f" ({failure['cause']}): {failure['message']}",
+        file=sys.stderr,
+    )
+    return True
+
+
 def _cmd_stage(args: argparse.Namespace) -> int:
     from visionscores import stages
 
@@ -61,12 +74,16 @@ def _cmd_stage(args: argparse.Namespace) -> int:
 
         piece = read_manifest_rows(args.manifest)[args.piece]
         record = stages.acquire(piece, Path(args.out), Path(args.repo_root), args.download)
-        print(f"acquired {args.piece}: {record['bytes']} bytes, sha256 {record['sha256']}")
+        if _report_failure(record):
+            return 0
+        print(f"acquired {args.piece} ({record['origin']}): {record['bytes']} bytes")
     elif args.stage == "render":
-        count = stages.render(
-            Path(args.pdf), Path(args.out), args.dpi, args.max_pages, args.max_pixels
+        listing = stages.render(
+            args.piece, Path(args.record), Path(args.out), args.dpi, args.max_pages, args.max_pixels
         )
-        print(f"rendered {args.piece}: {count} pages")
+        if _report_failure(listing):
+            return 0
+        print(f"rendered {args.piece}: {len(listing['pages'])} pages")
     elif args.stage == "clean":
         skews = stages.clean(Path(args.pages), Path(args.out), args.params)
         print(f"cleaned {args.piece}: skew per page (degrees) {skews}")
@@ -92,9 +109,15 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         from visionscores import dataset
 
         counts = dataset.publish(
-            args.manifest, args.scenario, args.judged, args.formatted, args.out_dir
+            args.manifest, args.scenario, args.judged, args.formatted, args.pages, args.out_dir
         )
         print(f"published {args.scenario}: {stages.describe(counts)}")
+        if counts["failed_pieces"]:
+            print(
+                f"visionscores: {counts['failed_pieces']} piece(s) failed; see"
+                f" {Path(args.out_dir) / 'failures.csv'}",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -133,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True)
     sub.add_argument("--download", type=_json_arg, default={})
     sub = add_stage("render", "PDF pages to gray page images")
-    sub.add_argument("--pdf", required=True)
+    sub.add_argument("--record", required=True, help="the acquire record (PDF beside it)")
     sub.add_argument("--out", required=True)
     sub.add_argument("--dpi", type=float, required=True)
     sub.add_argument("--max-pages", type=int, required=True)
@@ -163,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--manifest", required=True)
     sub.add_argument("--judged", nargs="*", default=[])
     sub.add_argument("--formatted", nargs="*", default=[])
+    sub.add_argument("--pages", nargs="*", default=[], help="segment's pages.json per piece")
     sub.add_argument("--out-dir", required=True)
 
     demo = commands.add_parser(

@@ -159,19 +159,39 @@ def read_manifest_rows(path: str | Path) -> dict[str, dict[str, str]]:
         return {row["piece_id"]: row for row in csv.DictReader(handle)}
 
 
+FAILURE_FIELDS = [
+    pa.field("piece_id", pa.string()),
+    pa.field("title", pa.string()),
+    pa.field("stage", pa.string()),
+    pa.field("cause", pa.string()),
+    pa.field("message", pa.string()),
+]
+FAILURES_SCHEMA = pa.schema(FAILURE_FIELDS)
+FAILURE_COLUMNS = [field.name for field in FAILURE_FIELDS]
+
+
 def publish(
     manifest_path: str | Path,
     scenario: str,
     judged_paths: Iterable[str | Path],
     formatted_paths: Iterable[str | Path],
+    page_summary_paths: Iterable[str | Path],
     out_dir: str | Path,
 ) -> dict[str, int]:
-    """Write a scenario's metadata.parquet, metadata.csv and rejected.parquet.
+    """Write a scenario's metadata, rejected and failures tables (Parquet and CSV).
 
-    Returns counts (candidates, kept, rejected) for the log.
+    Returns counts (pieces, failed pieces, pages, candidates, kept, rejected) for the log.
     """
     out_dir = Path(out_dir)
     pieces = read_manifest_rows(manifest_path)
+    failures = []
+    pages = 0
+    summaries = [json.loads(Path(path).read_text()) for path in page_summary_paths]
+    for summary in sorted(summaries, key=lambda item: item["piece_id"]):
+        pages += len(summary["pages"])
+        if summary.get("failure"):
+            title = pieces[summary["piece_id"]]["title"]
+            failures.append({**summary["failure"], "title": title})
     samples: list[dict[str, Any]] = []
     for path in sorted(map(Path, formatted_paths)):
         for row in read_rows(path):
@@ -189,4 +209,13 @@ def publish(
     write_csv(samples, METADATA_COLUMNS, out_dir / "metadata.csv")
     write_table(rejected, REJECTED_SCHEMA, out_dir / "rejected.parquet")
     write_csv(rejected, REJECTED_COLUMNS, out_dir / "rejected.csv")
-    return {"candidates": candidates, "kept": len(samples), "rejected": len(rejected)}
+    write_table(failures, FAILURES_SCHEMA, out_dir / "failures.parquet")
+    write_csv(failures, FAILURE_COLUMNS, out_dir / "failures.csv")
+    return {
+        "pieces": len(summaries),
+        "failed_pieces": len(failures),
+        "pages": pages,
+        "candidates": candidates,
+        "kept": len(samples),
+        "rejected": len(rejected),
+    }

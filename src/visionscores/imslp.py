@@ -462,7 +462,6 @@ class _Download:
         self.dest = dest
         self.policy = policy
         self.source_url = source_url
-        self.source_host = urllib.parse.urlsplit(source_url).hostname
         self.part = partial_path(dest)
         self.pacer = HostPacer(policy.pace_dir, policy.min_interval_s)
         # Session cookies set by IMSLP hosts (e.g. by the disclaimer accept link), by name.
@@ -494,14 +493,13 @@ class _Download:
 
     def _check_url(self, url: str) -> urllib.parse.SplitResult:
         parts = urllib.parse.urlsplit(url)
-        host_ok = self.policy.host_allowed(parts.hostname) or (
-            parts.hostname is not None and parts.hostname == self.source_host
-        )
+        # The manifest's own URLs obey the same allowlist as redirects (config acquire).
+        host_ok = self.policy.host_allowed(parts.hostname)
         if parts.scheme not in ("http", "https") or not host_ok:
             raise self.fail(
                 HostNotAllowedError,
                 "host-not-allowed",
-                f"was sent to {url!r}, which is not an allowed IMSLP host "
+                f"was sent to {url!r}, whose host is not allowed (config acquire.allowed_hosts) "
                 f"(allowed: {', '.join(self.policy.allowed_hosts)})",
                 url,
             )

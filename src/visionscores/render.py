@@ -42,22 +42,25 @@ def open_pdf(pdf_path: str | Path) -> pymupdf.Document:
     """Open a PDF, turning every way it can be unusable into a :class:`RenderError`."""
     pdf_path = Path(pdf_path)
     if not pdf_path.exists():
-        raise RenderError(f"{pdf_path}: file not found")
+        raise RenderError(f"{pdf_path}: file not found", cause="missing")
     if pdf_path.stat().st_size == 0:
-        raise RenderError(f"{pdf_path}: the file is empty")
+        raise RenderError(f"{pdf_path}: the file is empty", cause="empty-file")
     with open(pdf_path, "rb") as handle:
         head = handle.read(1024)
     if b"%PDF" not in head:
-        kind = "an HTML page" if b"<html" in head.lower() or b"<!doctype" in head.lower() else ""
-        raise RenderError(f"{pdf_path}: not a PDF{' (it is ' + kind + ')' if kind else ''}")
+        is_html = b"<html" in head.lower() or b"<!doctype" in head.lower()
+        kind = " (it is an HTML page)" if is_html else ""
+        raise RenderError(f"{pdf_path}: not a PDF{kind}", cause="html" if is_html else "not-pdf")
     try:
         document = pymupdf.open(pdf_path, filetype="pdf")
     except Exception as error:  # MuPDF raises several types for broken files
-        raise RenderError(f"{pdf_path}: cannot be opened as a PDF ({error})") from error
+        raise RenderError(
+            f"{pdf_path}: cannot be opened as a PDF ({error})", cause="corrupt"
+        ) from error
     if document.needs_pass and not document.authenticate(""):
-        raise RenderError(f"{pdf_path}: the PDF is encrypted with a password")
+        raise RenderError(f"{pdf_path}: the PDF is encrypted with a password", cause="encrypted")
     if document.page_count == 0:
-        raise RenderError(f"{pdf_path}: the PDF has no pages")
+        raise RenderError(f"{pdf_path}: the PDF has no pages", cause="no-pages")
     return document
 
 
@@ -71,8 +74,8 @@ def _pixmap_to_gray(pixmap: pymupdf.Pixmap) -> np.ndarray:
     return samples.reshape(pixmap.height, pixmap.stride)[:, : pixmap.width].copy()
 
 
-def _full_page_image_xref(page: pymupdf.Page) -> tuple[int, float] | None:
-    """Return (xref, native dpi) when the page is one upright scan image, else None."""
+def _full_page_image_xref(page: pymupdf.Page) -> tuple[int, float, int] | None:
+    """Return (xref, native dpi, pixels) when the page is one upright scan image, else None."""
     infos = page.get_image_info(xrefs=True)
     if len(infos) != 1 or page.rotation % 360 != 0:
         return None
@@ -85,7 +88,7 @@ def _full_page_image_xref(page: pymupdf.Page) -> tuple[int, float] | None:
     if page_area <= 0 or box.width * box.height < FULL_PAGE_IMAGE_COVERAGE * page_area:
         return None
     native_dpi = info["width"] / (box.width / 72.0)
-    return info["xref"], native_dpi
+    return info["xref"], native_dpi, info["width"] * info["height"]
 
 
 def render_at_dpi(page: pymupdf.Page, dpi: float) -> np.ndarray:
@@ -115,7 +118,13 @@ def render_page(
     page = document[page_number - 1]
     scan = _full_page_image_xref(page)
     if scan is not None:
-        xref, native_dpi = scan
+        xref, native_dpi, pixels = scan
+        if pixels > max_pixels:  # checked before decoding: a small file may hold a huge image
+            raise RenderError(
+                f"page {page_number} holds a scan of {pixels} pixels, above the limit of"
+                f" {max_pixels} pixels (render.max_pixels_per_page)",
+                cause="page-too-large",
+            )
         try:
             image = _pixmap_to_gray(pymupdf.Pixmap(document, xref))
         except Exception:  # an image MuPDF composes but cannot hand out alone
@@ -131,7 +140,8 @@ def render_page(
     if width_px * height_px > max_pixels:
         raise RenderError(
             f"page {page_number} would be {width_px:.0f} x {height_px:.0f} pixels at {dpi:g} dpi,"
-            f" above the limit of {max_pixels} pixels (render.max_pixels_per_page)"
+            f" above the limit of {max_pixels} pixels (render.max_pixels_per_page)",
+            cause="page-too-large",
         )
     image = render_at_dpi(page, dpi)
     height, width = image.shape

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from visionscores.errors import VisionscoresError
+from visionscores.errors import VisionscoresError, failure_record
 from visionscores.fileio import (
     atomic_directory,
     atomic_path,
@@ -56,93 +56,146 @@ def _read_gray(path: Path):
 # --- acquire -----------------------------------------------------------------------------
 
 
-def acquire(
-    piece: Mapping[str, str],
-    out_pdf: Path,
-    repo_root: Path,
-    download: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Bring a piece's PDF to ``out_pdf`` with a sidecar JSON (source, sha256, bytes, time).
+def _usable_present_pdf(pdf: Path, expected_sha256: str) -> str | None:
+    """SHA-256 of a PDF already at ``pdf`` (placed by hand, or fetched before) if usable."""
+    from visionscores import render as rendering
 
-    A relative ``source`` is copied from the repository (its checksum checked when the
-    manifest gives one); an http(s) URL or an IMSLP file index is downloaded.
+    if not pdf.is_file():
+        return None
+    try:
+        rendering.open_pdf(pdf).close()
+    except VisionscoresError:
+        return None
+    digest = sha256_of(pdf)
+    return digest if not expected_sha256 or digest == expected_sha256 else None
+
+
+def _copy_local(piece: Mapping[str, str], pdf: Path, repo_root: Path) -> dict[str, Any]:
+    piece_id, source = piece["piece_id"], piece["source"]
+    expected = (piece.get("sha256") or "").lower()
+    local = (repo_root / source).resolve()
+    if not local.is_relative_to(repo_root.resolve()):
+        raise StageError(
+            f"piece {piece_id}: source {source!r} lies outside the repository",
+            cause="source-outside-repository",
+        )
+    if not local.is_file():
+        raise StageError(f"piece {piece_id}: source file {local} not found", cause="missing")
+    digest = sha256_of(local)
+    if expected and digest != expected:
+        raise StageError(
+            f"piece {piece_id}: checksum mismatch for {local}: expected {expected}, found {digest}",
+            cause="checksum-mismatch",
+        )
+    with atomic_path(pdf) as temp_path:
+        shutil.copyfile(local, temp_path)
+    return {"source_url": source, "sha256": digest, "bytes": local.stat().st_size}
+
+
+def acquire(
+    piece: Mapping[str, str], out_record: Path, repo_root: Path, download: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Bring a piece's PDF beside ``out_record`` and write the record of how it went.
+
+    A relative ``source`` is copied from the repository (checksum checked when the manifest
+    gives one). Otherwise a PDF already at ``resources/pdf/{piece_id}.pdf`` is used as it is
+    (placed by hand, or fetched by an earlier run), and only when there is none is the URL or
+    the IMSLP file index downloaded. A failure is recorded (``status: failed``, cause,
+    message), not raised: later stages pass it on and publish lists it.
     """
     piece_id = piece["piece_id"]
     source = piece.get("source", "")
-    expected = (piece.get("sha256") or "").lower()
-    sidecar = out_pdf.with_suffix(".json")
-    if source and not source.startswith(("http://", "https://")):
-        local = (repo_root / source).resolve()
-        if not local.is_relative_to(repo_root.resolve()):
-            raise StageError(f"piece {piece_id}: source {source!r} lies outside the repository")
-        if not local.is_file():
-            raise StageError(f"piece {piece_id}: source file {local} not found")
-        digest = sha256_of(local)
-        if expected and digest != expected:
-            raise StageError(
-                f"piece {piece_id}: checksum mismatch for {local}: expected {expected}, "
-                f"found {digest}"
-            )
-        with atomic_path(out_pdf) as temp_path:
-            shutil.copyfile(local, temp_path)
-        record = {
-            "piece_id": piece_id,
-            "source_url": source,
-            "final_url": None,
-            "file_index": piece.get("imslp_file_index") or None,
-            "sha256": digest,
-            "bytes": local.stat().st_size,
-            "fetched_at": None,
-            "user_agent": None,
-        }
-        write_json_atomic(sidecar, record)
-        return record
-    from visionscores import imslp
+    pdf = out_record.with_suffix(".pdf")
+    record: dict[str, Any] = {
+        "piece_id": piece_id,
+        "source_url": source or None,
+        "final_url": None,
+        "file_index": piece.get("imslp_file_index") or None,
+        "sha256": None,
+        "bytes": None,
+        "fetched_at": None,
+        "user_agent": None,
+    }
+    try:
+        if source and not source.startswith(("http://", "https://")):
+            record.update(_copy_local(piece, pdf, repo_root), origin="repository")
+        elif digest := _usable_present_pdf(pdf, (piece.get("sha256") or "").lower()):
+            record.update(sha256=digest, bytes=pdf.stat().st_size, origin="present")
+        else:
+            from visionscores import imslp
 
-    fetched = imslp.fetch_pdf(
-        piece_id,
-        out_pdf,
-        file_index=None if source else piece.get("imslp_file_index") or None,
-        url=source or None,
-        expected_sha256=expected or None,
-        policy=imslp.DownloadPolicy(**download),
-    )
-    return fetched.sidecar()
+            fetched = imslp.fetch_pdf(
+                piece_id,
+                pdf,
+                file_index=None if source else record["file_index"],
+                url=source or None,
+                expected_sha256=(piece.get("sha256") or "").lower() or None,
+                policy=imslp.DownloadPolicy(**download),
+            )
+            record.update(fetched.sidecar(), origin="download")
+        record["status"] = "ok"
+    except VisionscoresError as error:
+        record.update(status="failed", failure=failure_record(piece_id, "acquire", error))
+    write_json_atomic(out_record, record)
+    return record
 
 
 # --- render ------------------------------------------------------------------------------
 
 
-def render(pdf_path: Path, out_dir: Path, dpi: float, max_pages: int, max_pixels: int) -> int:
-    """Render every page of a PDF into ``out_dir`` (gray PNGs and pages.json)."""
+def _failed_listing(failure: Mapping[str, str]) -> dict[str, Any]:
+    return {"pdf_sha256": None, "pages": [], "failure": dict(failure)}
+
+
+def render(
+    piece_id: str, record_path: Path, out_dir: Path, dpi: float, max_pages: int, max_pixels: int
+) -> dict[str, Any]:
+    """Render every page of the piece's PDF into ``out_dir`` (gray PNGs and pages.json).
+
+    A piece that failed before, or whose PDF cannot be rendered, gets a pages.json with no
+    pages and the failure.
+    """
     from visionscores import render as rendering
 
-    try:
-        document = rendering.open_pdf(pdf_path)
-    except rendering.RenderError as error:
-        raise StageError(str(error)) from error
-    if document.page_count > max_pages:
-        raise StageError(
-            f"{pdf_path}: {document.page_count} pages, above the limit of {max_pages}"
-            " (render.max_pages)"
-        )
-    pdf_sha256 = sha256_of(pdf_path)
-    pages = []
+    record = read_json(record_path)
     with atomic_directory(out_dir) as temp_dir:
+        if record.get("status") != "ok":
+            listing = _failed_listing(record["failure"])
+        else:
+            pdf_path = record_path.with_suffix(".pdf")
+            try:
+                listing = _render_pages(rendering, pdf_path, temp_dir, dpi, max_pages, max_pixels)
+            except VisionscoresError as error:
+                for leftover in temp_dir.iterdir():
+                    leftover.unlink()
+                listing = _failed_listing(failure_record(piece_id, "render", error))
+        write_json_atomic(temp_dir / PAGES_FILE, listing)
+    return listing
+
+
+def _render_pages(rendering, pdf_path: Path, out_dir: Path, dpi, max_pages, max_pixels):
+    with rendering.open_pdf(pdf_path) as document:
+        if document.page_count > max_pages:
+            raise StageError(
+                f"{pdf_path}: {document.page_count} pages, above the limit of {max_pages}"
+                " (render.max_pages)",
+                cause="too-many-pages",
+            )
+        pages = []
         for page_number in range(1, document.page_count + 1):
             try:
                 image, info = rendering.render_page(document, page_number, dpi, max_pixels)
-            except rendering.RenderError as error:
-                raise StageError(f"{pdf_path}: {error}") from error
+            except VisionscoresError as error:
+                raise StageError(f"{pdf_path}: {error}", cause=error.cause) from error
             except Exception as error:  # MuPDF errors on a damaged page
                 raise StageError(
-                    f"{pdf_path}: page {page_number} cannot be rendered ({error})"
+                    f"{pdf_path}: page {page_number} cannot be rendered ({error})",
+                    cause="corrupt-page",
                 ) from error
             name = _page_name(page_number, "page")
-            _write_png(temp_dir / name, image)
+            _write_png(out_dir / name, image)
             pages.append({**rendering.page_record(info), "file": name})
-        write_json_atomic(temp_dir / PAGES_FILE, {"pdf_sha256": pdf_sha256, "pages": pages})
-    return len(pages)
+    return {"pdf_sha256": sha256_of(pdf_path), "pages": pages, "failure": None}
 
 
 # --- clean -------------------------------------------------------------------------------
@@ -233,7 +286,10 @@ def segment(
             }
         )
     dataset.write_table(rows, dataset.SYSTEMS_SCHEMA, out_systems)
-    write_json_atomic(out_pages, {"piece_id": piece_id, "pages": page_summaries})
+    write_json_atomic(
+        out_pages,
+        {"piece_id": piece_id, "pages": page_summaries, "failure": listing.get("failure")},
+    )
     return len(rows)
 
 

@@ -1,9 +1,9 @@
-# acquire: a local copy (checksum checked) or a download of each piece's PDF.
+# acquire: a local copy (checksum checked), a PDF already in place, or a download.
+# The record says how it went; a failure is recorded there and passed on, not raised.
 
 
 rule acquire:
     output:
-        pdf=f"{RESOURCES}/pdf/{{piece}}.pdf",
         record=f"{RESOURCES}/pdf/{{piece}}.json",
     log:
         f"{RESULTS}/logs/acquire/{{piece}}.log",
@@ -22,5 +22,5 @@ rule acquire:
         sha256=piece_field("sha256"),
     shell:
         "visionscores stage acquire --piece {wildcards.piece} --manifest {params.manifest:q}"
-        " --repo-root {params.repo:q} --out {output.pdf:q} --download {params.download:q}"
+        " --repo-root {params.repo:q} --out {output.record:q} --download {params.download:q}"
         " > {log:q} 2>&1"

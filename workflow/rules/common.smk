@@ -1,5 +1,6 @@
 # Helpers shared by the rules: config and manifest validation, paths, stage parameters.
 import json
+import sys
 from pathlib import Path
 
 import yaml
@@ -54,6 +55,7 @@ def download_policy():
         "max_retries": imslp["max_retries"],
         "backoff_base_s": imslp["backoff_base_s"],
         "max_bytes": config["acquire"]["max_download_bytes"],
+        "allowed_hosts": config["acquire"]["allowed_hosts"],
         "pace_dir": f"{RESOURCES}/.pace",
     }
     return json.dumps(policy, sort_keys=True, separators=(",", ":"))
@@ -75,3 +77,22 @@ def dataset_outputs():
         f"{DATASET}/metadata.csv",
         f"{DATASET}/rejected.parquet",
     ]
+
+
+def print_failures(failures_csv):
+    """After a run: name each failed piece and its cause on the console."""
+    import csv
+
+    path = Path(failures_csv)
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8", newline="") as handle:
+        failures = list(csv.DictReader(handle))
+    if failures:
+        print(f"\n{len(failures)} piece(s) failed (listed in {path}):", file=sys.stderr)
+        for failure in failures:
+            print(
+                f"  {failure['piece_id']}: {failure['stage']} ({failure['cause']}):"
+                f" {failure['message']}",
+                file=sys.stderr,
+            )

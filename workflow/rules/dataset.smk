@@ -28,11 +28,13 @@ rule publish:
         manifest=MANIFEST,
         judged=per_piece(rules.judge.output.judged),
         samples=per_piece(rules.format.output.samples),
+        pages=per_piece(rules.segment.output.pages),
     output:
         metadata=f"{DATASET}/metadata.parquet",
         metadata_csv=f"{DATASET}/metadata.csv",
         rejected=f"{DATASET}/rejected.parquet",
         rejected_csv=f"{DATASET}/rejected.csv",
+        failures=f"{DATASET}/failures.csv",
     log:
         f"{RESULTS}/logs/publish/{SCENARIO}.log",
     conda:
@@ -44,5 +46,6 @@ rule publish:
         out_dir=lambda wildcards, output: Path(output.metadata).parent,
     shell:
         "visionscores stage publish --scenario {params.scenario} --manifest {input.manifest:q}"
-        " --judged {input.judged:q} --formatted {input.samples:q} --out-dir {params.out_dir:q}"
+        " --judged {input.judged:q} --formatted {input.samples:q} --pages {input.pages:q}"
+        " --out-dir {params.out_dir:q}"
         " > {log:q} 2>&1"

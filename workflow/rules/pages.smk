@@ -3,7 +3,7 @@
 
 rule render:
     input:
-        pdf=rules.acquire.output.pdf,
+        record=rules.acquire.output.record,
     output:
         pages=directory(f"{RESULTS}/pages/{{piece}}"),
     log:
@@ -17,7 +17,7 @@ rule render:
         max_pages=config["render"]["max_pages"],
         max_pixels=config["render"]["max_pixels_per_page"],
     shell:
-        "visionscores stage render --piece {wildcards.piece} --pdf {input.pdf:q}"
+        "visionscores stage render --piece {wildcards.piece} --record {input.record:q}"
         " --out {output.pages:q} --dpi {params.dpi} --max-pages {params.max_pages}"
         " --max-pixels {params.max_pixels} > {log:q} 2>&1"
 
