@@ -73,7 +73,8 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         from visionscores.dataset import read_manifest_rows
 
         piece = read_manifest_rows(args.manifest)[args.piece]
-        record = stages.acquire(piece, Path(args.out), Path(args.repo_root), args.download)
+        policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))
+        record = stages.acquire(piece, Path(args.out), Path(args.repo_root), policy)
         if _report_failure(record):
             return 0
         print(f"acquired {args.piece} ({record['origin']}): {record['bytes']} bytes")
@@ -154,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--manifest", required=True)
     sub.add_argument("--repo-root", required=True)
     sub.add_argument("--out", required=True)
-    sub.add_argument("--download", type=_json_arg, default={})
+    sub.add_argument("--policy", required=True, help="JSON file of download settings")
     sub = add_stage("render", "PDF pages to gray page images")
     sub.add_argument("--record", required=True, help="the acquire record (PDF beside it)")
     sub.add_argument("--out", required=True)

@@ -125,7 +125,9 @@ def score_page(
     return score
 
 
-def precision_recall_f1(n_matched: int, n_predicted: int, n_true: int) -> tuple[float, float, float]:
+def precision_recall_f1(
+    n_matched: int, n_predicted: int, n_true: int
+) -> tuple[float, float, float]:
     """Precision, recall and F1 from counts.
 
     With nothing predicted precision is 1; with nothing to find recall is 1; F1 is their

@@ -441,15 +441,16 @@ def summarize(
 ) -> CardSummary:
     """Counts for the card. ``samples``: metadata rows with ``split``; ``rejected``: the
     rejected table's rows; ``pages_per_piece``: piece_id → pages (every piece of the
-    scenario, also those without kept systems)."""
+    scenario, also those without kept systems). Composers count the score files they
+    have candidates in, kept or not."""
     per_piece = Counter(row["piece_id"] for row in samples)
     counts = [per_piece.get(piece, 0) for piece in sorted(pages_per_piece)] or [0]
     composer_pieces: dict[str, set[str]] = defaultdict(set)
     composer_samples: Counter[str] = Counter()
+    for row in [*samples, *rejected]:
+        composer_pieces[row.get("composer") or "(unknown)"].add(row["piece_id"])
     for row in samples:
-        composer = row.get("composer") or "(unknown)"
-        composer_pieces[composer].add(row["piece_id"])
-        composer_samples[composer] += 1
+        composer_samples[row.get("composer") or "(unknown)"] += 1
     composers = sorted(
         ((name, len(composer_pieces[name]), composer_samples[name]) for name in composer_pieces),
         key=lambda item: (-item[2], item[0]),
@@ -831,3 +832,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = write_native_crops(read_rows(args.formatted), args.clean, args.out)
         print(f"native crops of {args.piece}: {len(names)}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

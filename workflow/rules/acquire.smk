@@ -14,7 +14,7 @@ rule acquire:
     params:
         manifest=MANIFEST,
         repo=REPO,
-        download=download_policy(),
+        policy=download_policy_file(),
         # Manifest fields are read by the command from the manifest itself (never through
         # the shell); they are params so that editing one piece's row reruns that piece.
         source=piece_field("source"),
@@ -22,5 +22,5 @@ rule acquire:
         sha256=piece_field("sha256"),
     shell:
         "visionscores stage acquire --piece {wildcards.piece} --manifest {params.manifest:q}"
-        " --repo-root {params.repo:q} --out {output.record:q} --download {params.download:q}"
+        " --repo-root {params.repo:q} --out {output.record:q} --policy {params.policy:q}"
         " > {log:q} 2>&1"

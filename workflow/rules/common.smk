@@ -44,9 +44,26 @@ def as_json(section):
     return json.dumps(config[section], sort_keys=True, separators=(",", ":"))
 
 
+def download_policy_file():
+    """Write the downloader's settings to a file beside the pacing locks; return its path.
+
+    Politeness settings (pace, timeouts, contact) change how a PDF is fetched, never what
+    it is, so they must not be params: a new timeout would otherwise rerun every piece.
+    The file is rewritten only when the settings change, and it is not a rule input.
+    """
+    path = Path(RESOURCES) / ".pace" / "download-policy.json"
+    text = download_policy() + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(text)
+        temporary.replace(path)
+    return str(path)
+
+
 def download_policy():
-    """The downloader's settings, as JSON for `visionscores stage acquire`."""
-    imslp = config["acquire"]["imslp"]
+    """The downloader's settings (config imslp and acquire) as canonical JSON."""
+    imslp = config["imslp"]
     policy = {
         "base_url": imslp["base_url"],
         "user_agent": f"visionscores/0.1 (+{imslp['contact']})",
