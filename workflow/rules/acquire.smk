@@ -7,6 +7,8 @@ rule acquire:
         record=f"{RESOURCES}/pdf/{{piece}}.json",
     log:
         f"{RESULTS}/logs/acquire/{{piece}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/acquire/{{piece}}.tsv"
     conda:
         "../../envs/visionscores.yaml"
     resources:

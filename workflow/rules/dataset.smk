@@ -10,6 +10,8 @@ rule format:
         samples=f"{RESULTS}/formatted/{{piece}}.parquet",
     log:
         f"{RESULTS}/logs/format/{{piece}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/format/{{piece}}.tsv"
     conda:
         "../../envs/visionscores.yaml"
     resources:
@@ -37,6 +39,8 @@ rule publish:
         failures=f"{DATASET}/failures.csv",
     log:
         f"{RESULTS}/logs/publish/{SCENARIO}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/publish/{SCENARIO}.tsv"
     conda:
         "../../envs/visionscores.yaml"
     resources:

@@ -8,6 +8,8 @@ rule render:
         pages=directory(f"{RESULTS}/pages/{{piece}}"),
     log:
         f"{RESULTS}/logs/render/{{piece}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/render/{{piece}}.tsv"
     conda:
         "../../envs/visionscores.yaml"
     resources:
@@ -29,6 +31,8 @@ rule clean:
         clean=directory(f"{RESULTS}/clean/{{piece}}"),
     log:
         f"{RESULTS}/logs/clean/{{piece}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/clean/{{piece}}.tsv"
     conda:
         "../../envs/visionscores.yaml"
     resources:

@@ -9,6 +9,8 @@ rule segment:
         pages=f"{RESULTS}/systems/{{piece}}.pages.json",
     log:
         f"{RESULTS}/logs/segment/{{piece}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/segment/{{piece}}.tsv"
     conda:
         "../../envs/visionscores.yaml"
     resources:
@@ -28,6 +30,8 @@ rule judge:
         judged=f"{RESULTS}/judged/{{piece}}.parquet",
     log:
         f"{RESULTS}/logs/judge/{{piece}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/judge/{{piece}}.tsv"
     conda:
         "../../envs/visionscores.yaml"
     resources:

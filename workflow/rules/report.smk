@@ -1,0 +1,105 @@
+# report: figures and tables of a scenario for `snakemake --report report.html`.
+# Built from the published tables and each piece's page summaries, judged candidates and
+# cleaned pages; reruns when any of them, or the judge thresholds, change.
+
+REPORT = f"{RESULTS}/report/{SCENARIO}"
+REPORT_SETTINGS = {
+    "seed": 0,  # seed of every random sample in the figures
+    "contact_sheet": 24,  # kept systems shown
+    "gallery_per_reason": 4,  # rejected systems shown per reason
+    "overlay_pages": 6,  # pages drawn with their candidate boxes
+    **config.get("report", {}),
+}
+
+
+rule report_figures:
+    input:
+        metadata=rules.publish.output.metadata,
+        rejected=rules.publish.output.rejected,
+        pages=per_piece(rules.segment.output.pages),
+        judged=per_piece(rules.judge.output.judged),
+        clean=per_piece(rules.clean.output.clean),
+    output:
+        funnel=report(
+            f"{REPORT}/funnel.png",
+            caption="../report/funnel.rst",
+            labels={"figure": "funnel (figure)"},
+            category="Dataset",
+            subcategory="Funnel",
+        ),
+        funnel_table=report(
+            f"{REPORT}/funnel.html",
+            caption="../report/funnel_table.rst",
+            labels={"figure": "funnel (table)"},
+            category="Dataset",
+            subcategory="Funnel",
+        ),
+        rejections=report(
+            f"{REPORT}/rejections.png",
+            caption="../report/rejections.rst",
+            labels={"figure": "rejections by reason (figure)"},
+            category="Quality filter",
+            subcategory="Rejections",
+        ),
+        rejections_table=report(
+            f"{REPORT}/rejections.html",
+            caption="../report/rejections_table.rst",
+            labels={"figure": "rejections by reason (table)"},
+            category="Quality filter",
+            subcategory="Rejections",
+        ),
+        features=report(
+            f"{REPORT}/features.png",
+            caption="../report/features.rst",
+            labels={"figure": "quality features"},
+            category="Quality filter",
+            subcategory="Features",
+        ),
+        contact_sheet=report(
+            f"{REPORT}/contact_sheet.png",
+            caption="../report/contact_sheet.rst",
+            labels={"figure": "random kept systems"},
+            category="Images",
+            subcategory="Kept systems",
+        ),
+        rejected_gallery=report(
+            f"{REPORT}/rejected_gallery.png",
+            caption="../report/rejected_gallery.rst",
+            labels={"figure": "rejected systems by reason"},
+            category="Images",
+            subcategory="Rejected systems",
+        ),
+        overlays=report(
+            directory(f"{REPORT}/overlays"),
+            patterns=["{name}.png"],
+            caption="../report/overlays.rst",
+            labels={"page": "{name}"},
+            category="Images",
+            subcategory="Pages",
+        ),
+    log:
+        f"{RESULTS}/logs/report/{SCENARIO}.log",
+    conda:
+        "../../envs/visionscores.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        thresholds=as_json("judge"),
+        out_dir=lambda wildcards, output: Path(output.funnel).parent,
+        dataset_dir=lambda wildcards, input: Path(input.metadata).parent,
+        seed=REPORT_SETTINGS["seed"],
+        contact_sheet=REPORT_SETTINGS["contact_sheet"],
+        gallery_per_reason=REPORT_SETTINGS["gallery_per_reason"],
+        overlay_pages=REPORT_SETTINGS["overlay_pages"],
+    shell:
+        "visionscores stage report --metadata {input.metadata:q} --rejected {input.rejected:q}"
+        " --pages-json {input.pages:q} --judged {input.judged:q} --clean {input.clean:q}"
+        " --thresholds {params.thresholds:q} --dataset-dir {params.dataset_dir:q}"
+        " --out-dir {params.out_dir:q} --seed {params.seed}"
+        " --contact-sheet {params.contact_sheet} --gallery-per-reason {params.gallery_per_reason}"
+        " --overlay-pages {params.overlay_pages} > {log:q} 2>&1"
+
+
+def report_outputs():
+    """The report's figures (for `rule all`, so `snakemake --report` finds them)."""
+    return list(rules.report_figures.output)
