@@ -14,12 +14,16 @@ include: "workflow/rules/acquire.smk"
 include: "workflow/rules/pages.smk"
 include: "workflow/rules/systems.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/export.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         dataset_outputs(),
+        export_outputs(),
+        report_outputs(),
 
 
 onsuccess:

@@ -106,6 +106,14 @@ def _cmd_stage(args: argparse.Namespace) -> int:
             args.params,
         )
         print(f"formatted {args.piece}: {count} images")
+    elif args.stage == "export":
+        from visionscores import export
+
+        return export.main(args.export_args)
+    elif args.stage == "report":
+        from visionscores import report
+
+        return report.run(args)
     elif args.stage == "publish":
         from visionscores import dataset
 
@@ -189,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--formatted", nargs="*", default=[])
     sub.add_argument("--pages", nargs="*", default=[], help="segment's pages.json per piece")
     sub.add_argument("--out-dir", required=True)
+
+    sub = add_stage("export", "hub shards, splits and card; full pages; native crops")
+    sub.add_argument(
+        "export_args", nargs=argparse.REMAINDER, help="dataset | pages | crops, and their options"
+    )
+    from visionscores.report import add_arguments as add_report_arguments
+
+    add_report_arguments(add_stage("report", "figures and tables for snakemake --report"))
 
     demo = commands.add_parser(
         "make-demo", help="engrave the demo scores into demo/ and config/pieces/demo.csv"

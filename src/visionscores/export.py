@@ -44,8 +44,6 @@ REASON_MEANINGS: dict[str, str] = {
     "dense": "too much ink in the crop box (judge.max_ink_density)",
 }
 
-PHASH_BITS = 64
-
 NEAR_DUPLICATE_SCHEMA = pa.schema(
     [
         pa.field("sample_a", pa.string()),
@@ -245,7 +243,7 @@ def near_duplicates(
     rows: Iterable[Mapping[str, Any]],
     hashes: Mapping[str, int],
     max_hamming: int,
-    block_rows: int = 512,
+    block_rows: int = 256,
 ) -> list[dict[str, Any]]:
     """Pairs of samples of *different* pieces whose hashes differ in at most ``max_hamming``
     bits; each ``{sample_a, sample_b, piece_a, piece_b, distance}``, sample_a < sample_b,

@@ -3,13 +3,7 @@
 # cleaned pages; reruns when any of them, or the judge thresholds, change.
 
 REPORT = f"{RESULTS}/report/{SCENARIO}"
-REPORT_SETTINGS = {
-    "seed": 0,  # seed of every random sample in the figures
-    "contact_sheet": 24,  # kept systems shown
-    "gallery_per_reason": 4,  # rejected systems shown per reason
-    "overlay_pages": 6,  # pages drawn with their candidate boxes
-    **config.get("report", {}),
-}
+REPORT_SETTINGS = config["report"]
 
 
 rule report_figures:

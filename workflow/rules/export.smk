@@ -1,0 +1,91 @@
+# export: Hugging Face shards, splits, near-duplicates and the dataset card of a scenario;
+# optionally the deskewed full pages and the native-resolution system crops, per piece.
+EXPORT = config["export"]
+EXPORT_DATASET_PARAMS = json.dumps(
+    {
+        key: EXPORT[key]
+        for key in (
+            "split_fractions",
+            "split_seed",
+            "near_duplicate_max_hamming",
+            "rows_per_shard",
+        )
+    },
+    sort_keys=True,
+    separators=(",", ":"),
+)
+
+
+rule export:
+    input:
+        metadata=rules.publish.output.metadata,
+        rejected=rules.publish.output.rejected,
+        images=per_piece(rules.format.output.images),
+        pages=per_piece(rules.segment.output.pages),
+    output:
+        data=directory(f"{DATASET}/hub/data"),
+        card=f"{DATASET}/hub/README.md",
+        splits=f"{DATASET}/hub/splits.parquet",
+        near_duplicates=f"{DATASET}/hub/near_duplicates.parquet",
+        near_duplicates_csv=f"{DATASET}/hub/near_duplicates.csv",
+    log:
+        f"{RESULTS}/logs/export/{SCENARIO}.log",
+    conda:
+        "../../envs/visionscores.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        export=EXPORT_DATASET_PARAMS,
+        dataset_dir=lambda wildcards, input: Path(input.metadata).parent,
+        out_dir=lambda wildcards, output: Path(output.card).parent,
+    shell:
+        "visionscores stage export dataset --metadata {input.metadata:q}"
+        " --rejected {input.rejected:q} --pages-json {input.pages:q}"
+        " --dataset-dir {params.dataset_dir:q} --out-dir {params.out_dir:q}"
+        " --params {params.export:q} > {log:q} 2>&1"
+
+
+rule export_pages:
+    input:
+        clean=rules.clean.output.clean,
+    output:
+        pages=directory(f"{DATASET}/pages/{{piece}}"),
+    log:
+        f"{RESULTS}/logs/export_pages/{{piece}}.log",
+    conda:
+        "../../envs/visionscores.yaml"
+    resources:
+        mem_mb=800,
+    params:
+        quality=EXPORT["page_jpeg_quality"],
+    shell:
+        "visionscores stage export pages --piece {wildcards.piece} --clean {input.clean:q}"
+        " --out {output.pages:q} --jpeg-quality {params.quality} > {log:q} 2>&1"
+
+
+rule export_crops:
+    input:
+        formatted=rules.format.output.samples,
+        clean=rules.clean.output.clean,
+    output:
+        crops=directory(f"{DATASET}/crops/{{piece}}"),
+    log:
+        f"{RESULTS}/logs/export_crops/{{piece}}.log",
+    conda:
+        "../../envs/visionscores.yaml"
+    resources:
+        mem_mb=800,
+    shell:
+        "visionscores stage export crops --piece {wildcards.piece}"
+        " --formatted {input.formatted:q} --clean {input.clean:q} --out {output.crops:q}"
+        " > {log:q} 2>&1"
+
+
+def export_outputs():
+    """The hub folder, plus full pages and native crops when config export switches them on."""
+    outputs = list(rules.export.output)
+    if EXPORT["full_pages"]:
+        outputs += per_piece(rules.export_pages.output.pages)
+    if EXPORT["native_crops"]:
+        outputs += per_piece(rules.export_crops.output.crops)
+    return outputs
