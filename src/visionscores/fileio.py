@@ -18,6 +18,21 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _give_default_mode(path: Path, full_mode: int) -> None:
+    """Give a temporary file or folder the mode a plain open() or mkdir() would have.
+
+    mkstemp and mkdtemp make private (0600 / 0700) entries; outputs are meant to be read by
+    others on a shared machine, as any file the user creates.
+    """
+    os.chmod(path, full_mode & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(final_path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``final_path``; rename it into place on success.
@@ -36,6 +51,7 @@ def atomic_path(final_path: str | os.PathLike[str]) -> Iterator[Path]:
         yield temp_path
         with open(temp_path, "rb") as handle:
             os.fsync(handle.fileno())
+        _give_default_mode(temp_path, 0o666)
         os.replace(temp_path, final_path)
     finally:
         temp_path.unlink(missing_ok=True)
@@ -53,6 +69,7 @@ def atomic_directory(final_dir: str | os.PathLike[str]) -> Iterator[Path]:
     temp_dir = Path(tempfile.mkdtemp(prefix=f".tmp-{final_dir.name}-", dir=final_dir.parent))
     try:
         yield temp_dir
+        _give_default_mode(temp_dir, 0o777)
         if final_dir.exists():
             shutil.rmtree(final_dir)
         os.replace(temp_dir, final_dir)
