@@ -193,7 +193,8 @@ def diagnose_page(predicted, true, min_iou: float = 0.5, touch_iou: float = 0.05
 
     A true box left unmatched at ``min_iou`` is *split* when two or more predicted boxes each
     overlap it with IoU >= ``touch_iou``, else *merged* when a predicted box that overlaps it
-    also overlaps another true box, else *missed*. A predicted box left unmatched is *false*
+    also overlaps another true box, else *partial* when one predicted box overlaps it (found,
+    but with IoU below ``min_iou``), else *missed*. A predicted box left unmatched is *false*
     when it overlaps no true box with IoU >= ``touch_iou`` (pieces of a split or of a merge are
     counted under those). *loose* counts matched pairs with IoU below 0.75.
     """
@@ -203,7 +204,7 @@ def diagnose_page(predicted, true, min_iou: float = 0.5, touch_iou: float = 0.05
     matched_predicted = {p for p, _, _ in matches}
     matched_true = {t for _, t, _ in matches}
     touching = ious >= touch_iou
-    counts = {"missed": 0, "split": 0, "merged": 0, "false": 0, "loose": 0}
+    counts = {"missed": 0, "partial": 0, "split": 0, "merged": 0, "false": 0, "loose": 0}
     for t in range(len(true)):
         if t in matched_true:
             continue
@@ -212,6 +213,8 @@ def diagnose_page(predicted, true, min_iou: float = 0.5, touch_iou: float = 0.05
             counts["split"] += 1
         elif len(overlapping) == 1 and touching[overlapping[0]].sum() >= 2:
             counts["merged"] += 1
+        elif len(overlapping) == 1:
+            counts["partial"] += 1
         else:
             counts["missed"] += 1
     for p in range(len(predicted)):
