@@ -43,19 +43,6 @@ def flatten_illumination(gray: np.ndarray, window_px: int) -> np.ndarray:
     return np.clip(flattened, 0, 255).astype(np.uint8)
 
 
-def horizontal_stroke_points(
-    ink: np.ndarray, min_run_px: int, column_step: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates (y, x) of ink lying on horizontal runs of at least ``min_run_px``.
-
-    Only every ``column_step``-th column is kept, which thins the points evenly.
-    """
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (max(1, min_run_px), 1))
-    strokes = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, kernel)
-    ys, xs = np.nonzero(strokes[:, ::column_step])
-    return ys.astype(np.float64), xs.astype(np.float64) * column_step
-
-
 def projection_sharpness(ys: np.ndarray, xs: np.ndarray, angle_deg: float, height: int) -> float:
     """Sum of squared row counts after shearing the points by ``angle_deg``.
 
@@ -71,8 +58,9 @@ def estimate_skew_deg(
     gray: np.ndarray,
     max_skew_deg: float = 5.0,
     precision_deg: float = 0.005,
-    min_run_px: int = 31,
+    min_run_px: int = 25,
     column_step: int = 2,
+    paper_window_fraction: float = 0.04,
 ) -> float:
     """Estimate the skew of ``gray`` in degrees (counter-clockwise positive).
 
@@ -82,21 +70,32 @@ def estimate_skew_deg(
     max_skew_deg : largest skew searched, degrees.
     precision_deg : step of the finest search, degrees.
     min_run_px : shortest horizontal run kept as a stroke, pixels. A line of thickness t
-        tilted by a stays a run of about t / tan(a) pixels: 31 px keeps 3 px lines up to ~5°.
+        tilted by a stays a run of about t / tan(a) pixels: 25 px keeps 2.2 px lines up to 5°.
     column_step : keep every n-th column of stroke pixels (speed).
+    paper_window_fraction : window of the paper-brightness estimate, share of the long side.
 
+    Strokes are found on gray levels (see :func:`staves.long_horizontal_strokes`), so the
+    faint staff lines of a blurred scan count even where binarization would lose them.
     Returns 0.0 for a page without horizontal strokes.
     """
-    ink = otsu_ink_mask(gray)
-    ys, xs = horizontal_stroke_points(ink, min_run_px, column_step)
+    from visionscores.staves import long_horizontal_strokes
+
+    window = max(15, round(paper_window_fraction * max(gray.shape)))
+    darkness = 255 - flatten_illumination(gray, window)
+    strokes = long_horizontal_strokes(darkness, min_run_px, max_gap_px=2)
+    ys, xs = np.nonzero(strokes[:, ::column_step])
+    ys, xs = ys.astype(np.float64), xs.astype(np.float64) * column_step
     if ys.size < 100:
         return 0.0
     height = gray.shape[0]
     center, half_range, step = 0.0, max_skew_deg, 0.25
     while True:
         angles = np.arange(center - half_range, center + half_range + step / 2, step)
-        scores = [projection_sharpness(ys, xs, a, height) for a in angles]
-        center = float(angles[int(np.argmax(scores))])
+        scores = np.array([projection_sharpness(ys, xs, a, height) for a in angles])
+        # Angles too close to move any pixel to another row score alike: take the middle
+        # of the best plateau, not its first angle (which would bias towards negative).
+        best = np.nonzero(scores >= scores.max() * (1 - 1e-12))[0]
+        center = float(angles[best].mean())
         if step <= precision_deg:
             break
         half_range, step = step * 1.5, max(step / 8, precision_deg)
@@ -145,7 +144,11 @@ def binarize(gray: np.ndarray, paper_window_px: int, max_ink_level: int = 200) -
     The threshold is Otsu's, but never above ``max_ink_level`` (gray level on flattened
     paper = 255): on a blank, noisy page Otsu would split the noise itself in two.
     """
-    flattened = flatten_illumination(gray, paper_window_px)
+    return ink_of_flattened(flatten_illumination(gray, paper_window_px), max_ink_level)
+
+
+def ink_of_flattened(flattened: np.ndarray, max_ink_level: int = 200) -> np.ndarray:
+    """Ink mask (uint8, 1 = ink) of a page whose paper is already flattened to white."""
     otsu_level, _ = cv2.threshold(flattened, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     level = min(float(otsu_level), float(max_ink_level))
     return (flattened <= level).astype(np.uint8)

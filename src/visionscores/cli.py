@@ -90,7 +90,12 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         print(f"cleaned {args.piece}: skew per page (degrees) {skews}")
     elif args.stage == "segment":
         count = stages.segment(
-            args.piece, Path(args.clean), Path(args.out), Path(args.pages_out), args.params
+            args.piece,
+            Path(args.clean),
+            Path(args.out),
+            Path(args.pages_out),
+            args.params,
+            args.clean_params["paper_window_fraction"],
         )
         print(f"segmented {args.piece}: {count} candidate systems")
     elif args.stage == "judge":
@@ -179,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True)
     sub.add_argument("--pages-out", required=True)
     sub.add_argument("--params", type=_json_arg, required=True)
+    sub.add_argument("--clean-params", type=_json_arg, required=True, help="config clean")
     sub = add_stage("judge", "keep or reject each candidate")
     sub.add_argument("--systems", required=True)
     sub.add_argument("--out", required=True)

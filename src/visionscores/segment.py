@@ -68,18 +68,24 @@ def segment_page(
     input_height: int,
     skew_deg: float,
     params: Mapping[str, Any] | None = None,
+    darkness: np.ndarray | None = None,
 ) -> PageSegmentation:
-    """Find the candidate systems on a deskewed ink mask.
+    """Find the candidate systems on a deskewed page.
 
-    ``matrix`` maps input-image pixels to the deskewed page (from :func:`clean.deskew`);
-    ``params`` holds the `segment:` config keys (defaults when absent).
+    ``ink`` is its binarized ink mask (0/1) and ``darkness`` its flattened gray levels
+    inverted (0 = paper, 255 = ink; the ink mask stands in when absent): staff lines are
+    found on the darkness, which keeps faint lines that binarization loses; the ink joins
+    staves into systems. ``matrix`` maps input-image pixels to the deskewed page (from
+    :func:`clean.deskew`); ``params`` holds the `segment:` config keys (defaults when absent).
     """
     params = dict(params or {})
-    result = PageSegmentation(input_width, input_height, skew_deg, staves.estimate_metrics(ink))
+    darkness = staves.as_darkness(ink if darkness is None else darkness)
+    metrics = staves.estimate_metrics_from_strokes(darkness)
+    result = PageSegmentation(input_width, input_height, skew_deg, metrics)
     if result.metrics is None:
         return result
     staff_params = {k: params[k] for k in STAFF_KEYS if k in params}
-    found = staves.find_staves(ink, result.metrics, **staff_params)
+    found = staves.find_staves(darkness, result.metrics, **staff_params)
     system_params = {k: params[k] for k in SYSTEM_KEYS if k in params}
     result.systems = systems.find_systems(ink, found, **system_params)
     if not result.systems:
@@ -126,9 +132,10 @@ def segment_gray_page(
     skew = clean.estimate_skew_deg(gray, max_skew_deg=max_skew_deg)
     deskewed, matrix = clean.deskew(gray, skew, min_skew_deg)
     window = max(15, round(paper_window_fraction * max(gray.shape)))
-    ink = clean.binarize(deskewed, window)
+    flattened = clean.flatten_illumination(deskewed, window)
+    ink = clean.ink_of_flattened(flattened)
     height, width = gray.shape
-    result = segment_page(ink, matrix, width, height, skew, segment_params)
+    result = segment_page(ink, matrix, width, height, skew, segment_params, 255 - flattened)
     return page_to_json(page_number, result)
 
 

@@ -233,11 +233,21 @@ def clean(pages_dir: Path, out_dir: Path, params: Mapping[str, Any]) -> list[flo
 
 
 def segment(
-    piece_id: str, clean_dir: Path, out_systems: Path, out_pages: Path, params: Mapping[str, Any]
+    piece_id: str,
+    clean_dir: Path,
+    out_systems: Path,
+    out_pages: Path,
+    params: Mapping[str, Any],
+    paper_window_fraction: float,
 ) -> int:
-    """Find candidate systems on every cleaned page; write their geometry and features."""
+    """Find candidate systems on every cleaned page; write their geometry and features.
+
+    Staff lines are found on the deskewed gray page with its paper flattened (window:
+    ``paper_window_fraction`` of the long side, as in clean); the ink mask joins staves.
+    """
     import numpy as np
 
+    from visionscores import clean as cleaning
     from visionscores import dataset
     from visionscores import segment as segmenting
 
@@ -246,9 +256,12 @@ def segment(
     page_summaries = []
     for page in listing["pages"]:
         ink = (_read_gray(clean_dir / page["ink_file"]) < 128).astype(np.uint8)
+        gray = _read_gray(clean_dir / page["gray_file"])
+        window = max(15, round(paper_window_fraction * max(page["width"], page["height"])))
+        darkness = 255 - cleaning.flatten_illumination(gray, window)
         matrix = np.array(page["matrix"], dtype=np.float64)
         result = segmenting.segment_page(
-            ink, matrix, page["width"], page["height"], page["skew_deg"], params
+            ink, matrix, page["width"], page["height"], page["skew_deg"], params, darkness
         )
         metrics = result.metrics
         for index, system in enumerate(result.systems):

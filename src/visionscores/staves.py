@@ -91,18 +91,45 @@ def estimate_metrics(ink: np.ndarray, column_step: int = 3) -> StaffMetrics | No
     return StaffMetrics(line_thickness_px=thickness_px, staff_spacing_px=spacing_px)
 
 
-def long_horizontal_strokes(ink: np.ndarray, min_length_px: int, max_gap_px: int) -> np.ndarray:
-    """Ink on horizontal runs of at least ``min_length_px`` (uint8 0/1).
+def as_darkness(image: np.ndarray) -> np.ndarray:
+    """uint8 darkness (0 = paper, 255 = ink) of an ink mask (0/1 or bool) or darkness map."""
+    if image.dtype == bool or (image.dtype == np.uint8 and image.max(initial=0) <= 1):
+        return image.astype(np.uint8) * 255
+    return image.astype(np.uint8)
 
-    Gaps up to ``max_gap_px`` along a row are bridged first: thin lines of blurred or
-    rotated scans binarize as dashes.
+
+def long_horizontal_strokes(
+    darkness: np.ndarray, min_length_px: int, max_gap_px: int, min_contrast: int = 48
+) -> np.ndarray:
+    """Mask (uint8 0/1) of dark horizontal runs at least ``min_length_px`` long.
+
+    Works on gray levels, not on a binarized page: a blurred or faint scan's thin staff lines
+    come out of binarization as dashes or not at all, but stay darker than the paper along
+    their whole length. Light gaps up to ``max_gap_px`` along a row are bridged (grayscale
+    closing), then a grayscale opening keeps, at each pixel, the darkness a horizontal run of
+    ``min_length_px`` holds throughout. Otsu's level on that, but at least ``min_contrast``
+    gray levels above the paper, separates the runs from the rest.
     """
-    ink = ink.astype(np.uint8)
+    darkness = as_darkness(darkness)
     if max_gap_px > 0:
         bridge = cv2.getStructuringElement(cv2.MORPH_RECT, (int(max_gap_px) + 1, 1))
-        ink = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, bridge)
+        darkness = cv2.morphologyEx(darkness, cv2.MORPH_CLOSE, bridge)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (max(1, int(min_length_px)), 1))
-    return cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel)
+    opened = cv2.morphologyEx(darkness, cv2.MORPH_OPEN, kernel)
+    level, _ = cv2.threshold(opened, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return (opened > max(level, min_contrast)).astype(np.uint8)
+
+
+def estimate_metrics_from_strokes(darkness: np.ndarray) -> StaffMetrics | None:
+    """Staff-line thickness and spacing measured on the page's long horizontal strokes.
+
+    Before the spacing is known, strokes longer than 1/50 of the page width stand in for
+    staff lines: far longer than note heads and letters at any usual staff size, so the
+    vertical runs measured are those of the lines, even where binarization lost them.
+    """
+    height, width = darkness.shape
+    strokes = long_horizontal_strokes(darkness, max(9, width // 50), 2)
+    return estimate_metrics(strokes)
 
 
 @dataclass(frozen=True)
@@ -209,7 +236,8 @@ def find_staves(
 
     Parameters (lengths in staff spacings, "sp", the distance between two staff lines)
     ----------
-    ink : uint8 or bool array, 1 = ink.
+    ink : the deskewed page as darkness (uint8, 0 = paper, 255 = ink; gray levels help on
+        faint scans) or as an ink mask (0/1 or bool).
     metrics : the page's staff-line thickness and spacing.
     stroke_min_length_sp : shortest horizontal run kept as a possible staff line; longer
         than note heads, ledger lines and letters.
