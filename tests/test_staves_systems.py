@@ -1,5 +1,6 @@
 """Staff detection and system grouping on drawn pages with exact geometry."""
 
+import cv2
 import numpy as np
 import pytest
 from drawn_pages import draw_page, draw_text_page
@@ -90,3 +91,82 @@ def test_broken_staff_line_does_not_lose_the_staff():
     result = systems.find_systems(ink, staves.find_staves(ink, staves.estimate_metrics(ink)))
     assert [s.n_staves for s in result] == [2, 2]
     assert result[0].staff_box[2] == pytest.approx(page.systems[0]["staff_bbox"][2], abs=3)
+
+
+def find(gray):
+    ink = ink_of(gray)
+    darkness = 255 - clean.flatten_illumination(gray, 101)
+    metrics = staves.estimate_metrics_from_strokes(darkness)
+    return systems.find_systems(ink, staves.find_staves(darkness, metrics))
+
+
+def test_landscape_page():
+    page = draw_page([2, 2], width_px=3300, height_px=1300)
+    assert [s.n_staves for s in find(page.gray)] == [2, 2]
+
+
+def test_mildly_curved_staff_lines_from_page_curl():
+    page = draw_page([2, 2, 2])
+    height, width = page.gray.shape
+    # Bend every column down by up to 12 px along a parabola, as a curled page does.
+    columns = np.arange(width, dtype=np.float32)
+    shift = 12.0 * ((columns - width / 2) / (width / 2)) ** 2
+    map_x = np.tile(columns, (height, 1))
+    map_y = np.arange(height, dtype=np.float32)[:, None] - shift[None, :]
+    curved = cv2.remap(page.gray, map_x, map_y, cv2.INTER_LINEAR, borderValue=255)
+    assert [s.n_staves for s in find(curved)] == [2, 2, 2]
+
+
+def test_dense_ink_between_the_hands_does_not_split_a_grand_staff():
+    page = draw_page([2, 2], staff_gap_sp=5.0)
+    gray = page.gray.copy()
+    spacing = 20
+    for system in page.systems:
+        x0, y0, x1, y1 = system["staff_bbox"]
+        gap_top, gap_bottom = y0 + 4 * spacing, y1 - 4 * spacing
+        for x in range(x0 + 100, x1 - 100, 90):
+            # Ledger lines below the upper staff and above the lower one, and a beam.
+            for k in range(1, 3):
+                cv2.line(
+                    gray, (x - 14, gap_top + k * spacing), (x + 14, gap_top + k * spacing), 0, 2
+                )
+                cv2.line(
+                    gray,
+                    (x - 14, gap_bottom - k * spacing),
+                    (x + 14, gap_bottom - k * spacing),
+                    0,
+                    2,
+                )
+        cv2.line(gray, (x0 + 300, gap_top + 45), (x0 + 700, gap_top + 55), 0, 9)
+    assert [s.n_staves for s in find(gray)] == [2, 2]
+
+
+def test_lyrics_footnotes_and_page_numbers_are_never_systems():
+    page = draw_page([2, 2], system_gap_sp=12.0)
+    gray = page.gray.copy()
+    lower_top = page.systems[1]["staff_bbox"][1]
+    cv2.putText(
+        gray,
+        "Lie - bes - traum  und  Schmerz  der  Nacht",
+        (300, lower_top - 100),
+        cv2.FONT_HERSHEY_COMPLEX,
+        1.2,
+        0,
+        2,
+        cv2.LINE_AA,
+    )
+    cv2.putText(
+        gray,
+        "* A footnote on the fingering of bar 12.",
+        (200, gray.shape[0] - 60),
+        cv2.FONT_HERSHEY_COMPLEX,
+        1.0,
+        0,
+        2,
+        cv2.LINE_AA,
+    )
+    cv2.putText(gray, "17", (gray.shape[1] // 2, 80), cv2.FONT_HERSHEY_COMPLEX, 1.2, 0, 2)
+    result = find(gray)
+    assert [s.n_staves for s in result] == [2, 2]
+    for system, truth in zip(result, page.systems, strict=True):
+        assert np.allclose(system.staff_box, truth["staff_bbox"], atol=3.0)
