@@ -227,7 +227,7 @@ def find_staves(
     strip_width_sp: float = 8.0,
     min_row_fill: float = 0.45,
     spacing_tolerance: float = 0.3,
-    max_link_shift_sp: float = 1.0,
+    max_link_shift_sp: float = 0.5,
     min_strips: int = 2,
     min_width_sp: float = 10.0,
     min_spacing_px: float = 5.0,
