@@ -59,7 +59,7 @@ def test_missing_and_unknown_columns():
 def test_non_utf8_file_is_refused_with_its_row(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes((HEADER + GOOD + "p,demo,Sonate,Dvo\xf8\xe1k,,,,a.pdf,\n").encode("latin-1"))
-    with pytest.raises(ManifestError, match=r"latin1.csv, row 3: is not UTF-8"):
+    with pytest.raises(ManifestError, match=r"latin1.csv, row 3, field 'composer': is not UTF-8"):
         load_manifest(path, SCHEMA)
 
 

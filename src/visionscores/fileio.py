@@ -33,6 +33,22 @@ def _give_default_mode(path: Path, full_mode: int) -> None:
     os.chmod(path, full_mode & ~_umask())
 
 
+def _remove_stale_temporaries(parent: Path, prefix: str, suffix: str) -> None:
+    """Remove what a killed writer left in ``parent``: ``{prefix}XXXXXXXX{suffix}`` entries.
+
+    The random part has exactly 8 characters (tempfile's names), so the leftovers of another
+    output whose name starts the same (piece ``a`` and piece ``a-b``) are never matched.
+    """
+    for candidate in parent.glob(f"{prefix}*"):
+        name = candidate.name
+        if not name.endswith(suffix) or len(name) != len(prefix) + 8 + len(suffix):
+            continue
+        if candidate.is_dir():
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            candidate.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(final_path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``final_path``; rename it into place on success.
@@ -42,8 +58,10 @@ def atomic_path(final_path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final_path = Path(final_path)
     final_path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".tmp-{final_path.stem}-"
+    _remove_stale_temporaries(final_path.parent, prefix, final_path.suffix)
     descriptor, temp_name = tempfile.mkstemp(
-        prefix=f".tmp-{final_path.stem}-", suffix=final_path.suffix, dir=final_path.parent
+        prefix=prefix, suffix=final_path.suffix, dir=final_path.parent
     )
     os.close(descriptor)
     temp_path = Path(temp_name)
@@ -66,7 +84,9 @@ def atomic_directory(final_dir: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final_dir = Path(final_dir)
     final_dir.parent.mkdir(parents=True, exist_ok=True)
-    temp_dir = Path(tempfile.mkdtemp(prefix=f".tmp-{final_dir.name}-", dir=final_dir.parent))
+    prefix = f".tmp-{final_dir.name}-"
+    _remove_stale_temporaries(final_dir.parent, prefix, "")
+    temp_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=final_dir.parent))
     try:
         yield temp_dir
         _give_default_mode(temp_dir, 0o777)

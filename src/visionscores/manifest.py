@@ -96,7 +96,14 @@ def parse_manifest(text: str, path: Path, schema: dict[str, Any]) -> list[Piece]
     validator = jsonschema.Draft202012Validator(schema)
     pieces: list[Piece] = []
     first_line_of: dict[str, int] = {}
-    for row_number, row in enumerate(reader):
+    rows: list[dict[str, str]] = []
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error as error:  # e.g. a cell longer than the csv module's limit
+        line = len(rows) + 2  # the record being read when it failed
+        raise _problem(path, line, None, f"is not readable CSV: {error}") from error
+    for row_number, row in enumerate(rows):
         line = row_number + 2  # the header is line 1
         if None in row:
             raise _problem(path, line, None, "has more cells than the header has columns")
@@ -133,8 +140,26 @@ def load_manifest(path: str | Path, schema: dict[str, Any]) -> list[Piece]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
+        line, field = _locate_undecodable(raw, path)
         raise _problem(
-            path, line, None, f"is not UTF-8 (byte 0x{raw[error.start]:02x}); save it as UTF-8"
+            path, line, field, f"is not UTF-8 (byte 0x{raw[error.start]:02x}); save it as UTF-8"
         ) from error
     return parse_manifest(text, path, schema)
+
+
+def _locate_undecodable(raw: bytes, path: Path) -> tuple[int, str | None]:
+    """Row (CSV record, header = 1) and column of the first byte that is not UTF-8."""
+    text = raw.decode("utf-8-sig", errors="surrogateescape")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] = []
+    try:
+        for row_number, cells in enumerate(reader):
+            if row_number == 0:
+                header = cells
+            for column, cell in enumerate(cells):
+                if any("\udc80" <= character <= "\udcff" for character in cell):
+                    name = header[column] if row_number and column < len(header) else None
+                    return row_number + 1, name
+    except csv.Error:
+        pass
+    return 1, None

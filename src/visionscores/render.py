@@ -61,6 +61,17 @@ def open_pdf(pdf_path: str | Path) -> pymupdf.Document:
         raise RenderError(f"{pdf_path}: the PDF is encrypted with a password", cause="encrypted")
     if document.page_count == 0:
         raise RenderError(f"{pdf_path}: the PDF has no pages", cause="no-pages")
+    if document.is_repaired:
+        with open(pdf_path, "rb") as handle:
+            handle.seek(max(0, pdf_path.stat().st_size - 1024))
+            tail = handle.read()
+        if b"%%EOF" not in tail:
+            # MuPDF rebuilds a cut-off file into something that renders, often blank pages.
+            raise RenderError(
+                f"{pdf_path}: the PDF is truncated (no end-of-file marker; an interrupted"
+                " download?)",
+                cause="truncated",
+            )
     return document
 
 
@@ -74,12 +85,30 @@ def _pixmap_to_gray(pixmap: pymupdf.Pixmap) -> np.ndarray:
     return samples.reshape(pixmap.height, pixmap.stride)[:, : pixmap.width].copy()
 
 
+def _refuse_huge_images(page: pymupdf.Page, page_number: int, max_pixels: int) -> None:
+    """Refuse a page whose images declare more than ``max_pixels`` pixels, before decoding.
+
+    A few kilobytes of compressed data can declare a gigapixel image (a decompression
+    bomb); the declared size is read from the image dictionary without decoding it.
+    """
+    for image in page.get_images(full=True):
+        width, height = image[2], image[3]
+        if width * height > max_pixels:
+            raise RenderError(
+                f"page {page_number} holds an image of {width} x {height} pixels, above the"
+                f" limit of {max_pixels} pixels (render.max_pixels_per_page)",
+                cause="page-too-large",
+            )
+
+
 def _full_page_image_xref(page: pymupdf.Page) -> tuple[int, float, int] | None:
     """Return (xref, native dpi, pixels) when the page is one upright scan image, else None."""
-    infos = page.get_image_info(xrefs=True)
-    if len(infos) != 1 or page.rotation % 360 != 0:
+    images = page.get_images(full=True)
+    # Without xrefs=True, get_image_info does not hash (so decode) every image.
+    infos = page.get_image_info()
+    if len(infos) != 1 or len(images) != 1 or page.rotation % 360 != 0:
         return None
-    info = infos[0]
+    info = {**infos[0], "xref": images[0][0]}
     a, b, c, d, _, _ = info["transform"]
     if info["xref"] <= 0 or abs(b) > 1e-6 or abs(c) > 1e-6 or a <= 0 or d <= 0:
         return None  # rotated, flipped or inline image: let MuPDF compose it
@@ -116,6 +145,7 @@ def render_page(
 ) -> tuple[np.ndarray, PageImage]:
     """Render 1-based ``page_number`` to gray; refuse pages above ``max_pixels`` pixels."""
     page = document[page_number - 1]
+    _refuse_huge_images(page, page_number, max_pixels)
     scan = _full_page_image_xref(page)
     if scan is not None:
         xref, native_dpi, pixels = scan

@@ -57,14 +57,12 @@ def _read_gray(path: Path):
 
 
 def _usable_present_pdf(pdf: Path, expected_sha256: str) -> str | None:
-    """SHA-256 of a PDF already at ``pdf`` (placed by hand, or fetched before) if usable."""
-    from visionscores import render as rendering
+    """SHA-256 of a file already at ``pdf`` (placed by hand, or fetched before), if usable.
 
+    It is not opened here: a file placed by hand is used as it is, and if it is no good
+    render says why (encrypted, corrupt...). Only a checksum mismatch fetches it again.
+    """
     if not pdf.is_file():
-        return None
-    try:
-        rendering.open_pdf(pdf).close()
-    except VisionscoresError:
         return None
     digest = sha256_of(pdf)
     return digest if not expected_sha256 or digest == expected_sha256 else None
