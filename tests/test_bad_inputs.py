@@ -1,0 +1,367 @@
+"""Bad and odd inputs: each file gives pages or a failure with its cause, alone and in a run.
+
+The unit tests give each file of :mod:`bad_inputs` to :mod:`visionscores.render`. The
+workflow test places all of them as hand-placed PDFs (``resources/pdf/{piece_id}.pdf``, IMSLP
+index rows whose downloads could only go to a closed loopback port) beside the demo's Mozart
+as a control, runs Snakemake once, and checks the failures table, the kept systems and that
+nothing was written outside the working directory's resources/, results/ and .snakemake/.
+The manifest tests check that a bad manifest stops the run before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from bad_inputs import ALL, BAD, FINE, decompression_bomb_pdf
+from repo_paths import REPO
+from test_workflow import SNAKEMAKE
+
+from visionscores import render, segment
+from visionscores.manifest import ManifestError, load_manifest
+
+CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
+DPI = CONFIG["render"]["dpi"]
+MAX_PIXELS = CONFIG["render"]["max_pixels_per_page"]
+HEADER = [
+    "piece_id", "scenario", "title", "composer", "key", "imslp_page", "imslp_file_index",
+    "source", "sha256",
+]  # fmt: skip
+CONTROL = "mozart-k545-exposition"
+OFFSITE = "offsite-url"  # a manifest URL on a host outside acquire.allowed_hosts
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bad-inputs")
+    return {case.name: case.write(folder) for case in ALL}
+
+
+def render_all(path: Path) -> list:
+    with render.open_pdf(path) as document:
+        return [
+            render.render_page(document, number, DPI, MAX_PIXELS)
+            for number in range(1, document.page_count + 1)
+        ]
+
+
+# --- (a) each file alone -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", FINE, ids=lambda case: case.name)
+def test_an_odd_but_fine_file_renders_and_yields_its_systems(case, made):
+    pages = render_all(made[case.name])
+    assert len(pages) == 1
+    image, info = pages[0]
+    assert image.dtype == "uint8" and image.ndim == 2
+    assert info.height > info.width or case.name == "landscape"
+    systems = segment.segment_gray_page(image, 1, CONFIG["segment"])["systems"]
+    grand_staves = [system for system in systems if system["n_staves"] == 2]
+    assert len(grand_staves) >= case.min_systems, systems
+
+
+@pytest.mark.parametrize("case", BAD, ids=lambda case: case.name)
+def test_a_bad_file_is_refused_with_its_cause(case, made):
+    with pytest.raises(render.RenderError) as raised:
+        render_all(made[case.name])
+    assert raised.value.cause == case.cause, str(raised.value)
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
+    """A 30,000 px square blank scan (0.1 MB file, 0.9 gigapixel) must be refused from the
+    image's declared size, without decoding it (time and peak memory of a fresh process)."""
+    path = tmp_path / "bomb.pdf"
+    decompression_bomb_pdf(path, side_px=30_000)
+    script = (
+        "import sys, time\n"
+        "from visionscores import render\n"
+        "start = time.monotonic()\n"
+        "try:\n"
+        "    with render.open_pdf(sys.argv[1]) as document:\n"
+        "        render.render_page(document, 1, float(sys.argv[2]), int(sys.argv[3]))\n"
+        "    outcome = 'rendered'\n"
+        "except render.RenderError as error:\n"
+        "    outcome = error.cause\n"
+        # VmHWM, not ru_maxrss: the latter keeps the forking test process's peak across exec.
+        "status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+        "peak_mb = int(status) // 1024\n"
+        "print(outcome, round(time.monotonic() - start, 2), peak_mb)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(path), str(DPI), str(MAX_PIXELS)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    outcome, seconds, peak_mb = completed.stdout.split()
+    assert outcome == "page-too-large"
+    assert float(seconds) < 3.0, f"refusing took {seconds} s (peak {peak_mb} MB)"
+    assert int(peak_mb) < 400, f"refusing took {peak_mb} MB at peak ({seconds} s)"
+
+
+# --- (b) all of them in one run ----------------------------------------------------------
+
+
+def run_snakemake(workdir: Path, *args: str, env_extra: dict[str, str | None] | None = None):
+    """Run Snakemake; ``env_extra`` sets (or with None, removes) environment variables."""
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **(env_extra or {}),
+    }
+    env = {name: value for name, value in env.items() if value is not None}
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+
+
+def demo_row(piece_id: str) -> dict[str, str]:
+    with (REPO / "config/pieces/demo.csv").open(encoding="utf-8", newline="") as handle:
+        return next(row for row in csv.DictReader(handle) if row["piece_id"] == piece_id)
+
+
+def write_manifest(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=HEADER)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def tree(root: Path, skip: tuple[str, ...] = ()) -> set[str]:
+    """Relative paths of every file and folder under ``root`` (folders named in skip pruned)."""
+    found = set()
+    for folder, folders, files in os.walk(root):
+        folders[:] = [name for name in folders if name not in skip]
+        base = Path(folder).relative_to(root)
+        found.update((base / name).as_posix() for name in folders + files)
+    return found
+
+
+def git_status() -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--untracked-files=all"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+REPO_SKIP = (".git", "__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache")
+# What Snakemake and matplotlib keep in the home folder; nothing else may land there.
+TOOL_CACHES = (".cache/snakemake", ".cache/matplotlib", ".config/matplotlib")
+
+
+def is_tool_cache(path: str) -> bool:
+    """True for a tool cache folder, anything inside one, or a folder on the way to one."""
+    return any(
+        path == cache or path.startswith(f"{cache}/") or cache.startswith(f"{path}/")
+        for cache in TOOL_CACHES
+    )
+
+
+@pytest.fixture(scope="module")
+def bad_run(tmp_path_factory, made):
+    """One Snakemake run over every file of bad_inputs, the control and an off-site URL."""
+    root = tmp_path_factory.mktemp("bad-run")
+    workdir, inputs, temp, home = root / "work", root / "inputs", root / "tmp", root / "home"
+    for folder in (workdir / "resources/pdf", inputs, temp, home):
+        folder.mkdir(parents=True)
+    rows = [demo_row(CONTROL) | {"scenario": "bad"}]
+    for index, case in enumerate(ALL, start=1):
+        (workdir / f"resources/pdf/{case.name}.pdf").write_bytes(made[case.name].read_bytes())
+        rows.append(
+            dict.fromkeys(HEADER, "")
+            | {"piece_id": case.name, "scenario": "bad", "title": f"Case {case.name}"}
+            | {"composer": "Test, A.", "imslp_file_index": str(1000 + index)}
+        )
+    rows.append(
+        dict.fromkeys(HEADER, "")
+        | {"piece_id": OFFSITE, "scenario": "bad", "title": "Off-site", "composer": "Test, A."}
+        | {"source": "https://scores.example.com/k545.pdf"}
+    )
+    write_manifest(inputs / "bad.csv", rows)
+    # A port bound but never listening: a download attempt is refused at once, locally.
+    closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    closed.bind(("127.0.0.1", 0))
+    override = {
+        "scenario": "bad",
+        "scenarios": {"bad": str(inputs / "bad.csv")},
+        "imslp": {
+            "base_url": f"http://127.0.0.1:{closed.getsockname()[1]}",
+            "contact": "mailto:tests@example.org",
+            "min_interval_s": 0.0,
+            "timeout_s": 5.0,
+            "max_retries": 0,
+            "backoff_base_s": 0.0,
+        },
+        "acquire": {"allowed_hosts": ["127.0.0.1"]},
+    }
+    (inputs / "bad.yaml").write_text(yaml.safe_dump(override), encoding="utf-8")
+
+    # The run's temp and home folders are fresh, so that whatever lands there can be seen.
+    isolated = {"TMPDIR": str(temp), "HOME": str(home)}
+    isolated |= dict.fromkeys(("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"))
+    repo_before, repo_status = tree(REPO, REPO_SKIP), git_status()
+    tmp_before = set(os.listdir("/tmp"))
+    started = time.monotonic()
+    try:
+        completed = run_snakemake(
+            workdir,
+            "--cores", "2", "--keep-going", "--configfile", str(inputs / "bad.yaml"),
+            env_extra=isolated,
+        )  # fmt: skip
+    finally:
+        closed.close()
+    return {
+        "workdir": workdir,
+        "completed": completed,
+        "seconds": time.monotonic() - started,
+        "repo_new": tree(REPO, REPO_SKIP) - repo_before,
+        "repo_status": (repo_status, git_status()),
+        "tmp_new": set(os.listdir("/tmp")) - tmp_before,
+        "temp_left": tree(temp),
+        "home_left": tree(home),
+    }
+
+
+def failures_of(run) -> dict[str, dict[str, str]]:
+    path = run["workdir"] / "results/dataset/bad/failures.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {row["piece_id"]: row for row in csv.DictReader(handle)}
+
+
+def kept_of(run) -> dict[str, int]:
+    kept: dict[str, int] = {}
+    table = pq.read_table(run["workdir"] / "results/dataset/bad/metadata.parquet")
+    for piece in table.column("piece_id").to_pylist():
+        kept[piece] = kept.get(piece, 0) + 1
+    return kept
+
+
+@pytest.mark.workflow
+def test_the_run_completes_and_publishes(bad_run):
+    completed = bad_run["completed"]
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert (bad_run["workdir"] / "results/dataset/bad/failures.parquet").is_file()
+
+
+@pytest.mark.workflow
+def test_every_bad_piece_is_listed_with_a_message_naming_it(bad_run):
+    failures = failures_of(bad_run)
+    output = bad_run["completed"].stdout + bad_run["completed"].stderr
+    expected = {case.name for case in BAD} | {OFFSITE}
+    assert set(failures) == expected
+    for piece, failure in failures.items():
+        assert piece in failure["message"], failure
+        assert failure["title"], failure
+        assert f"  {piece}: {failure['stage']} ({failure['cause']})" in output
+
+
+@pytest.mark.workflow
+def test_every_bad_piece_has_its_expected_cause(bad_run):
+    causes = {piece: row["cause"] for piece, row in failures_of(bad_run).items()}
+    expected = {case.name: case.cause for case in BAD} | {OFFSITE: "host-not-allowed"}
+    assert causes == expected
+
+
+@pytest.mark.workflow
+def test_fine_pieces_and_the_control_keep_their_systems(bad_run):
+    kept = kept_of(bad_run)
+    expected = {case.name: case.min_systems for case in FINE} | {CONTROL: 4}
+    short = {piece for piece, count in expected.items() if kept.get(piece, 0) < count}
+    assert short == set(), kept
+    assert not set(kept) & ({case.name for case in BAD} | {OFFSITE})
+
+
+@pytest.mark.workflow
+def test_the_run_writes_only_under_resources_results_and_snakemake(bad_run):
+    """Security: no write into the repository, the system temp folder, the home folder or
+    elsewhere in the working directory; the run's own temp folder (TMPDIR) is left empty."""
+    top = {path.name for path in bad_run["workdir"].iterdir()}
+    assert top <= {"resources", "results", ".snakemake"}, top
+    assert bad_run["repo_new"] == set()
+    before, after = bad_run["repo_status"]
+    assert after == before
+    # Other processes may use /tmp meanwhile: only names that can be this run's are checked.
+    ours = (".tmp-", *(case.name for case in ALL), OFFSITE, CONTROL)
+    assert {name for name in bad_run["tmp_new"] if any(word in name for word in ours)} == set()
+    assert bad_run["temp_left"] == set()
+    home_left = {path for path in bad_run["home_left"] if not is_tool_cache(path)}
+    assert home_left == set()
+
+
+# --- (c) a bad manifest stops the run before anything is written --------------------------
+
+
+def manifest_bytes(*rows: list[str]) -> bytes:
+    lines = [",".join(HEADER)] + [",".join(row) for row in rows]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def row(**values: str) -> list[str]:
+    """A valid manifest row of scenario "m" (no quoting needed), with ``values`` changed."""
+    base = dict.fromkeys(HEADER, "") | {
+        "piece_id": "mozart",
+        "scenario": "m",
+        "title": "Sonata",
+        "composer": "Mozart W. A.",
+        "source": f"demo/pdf/{CONTROL}.pdf",
+    }
+    return [(base | values)[column] for column in HEADER]
+
+
+# Row 3 saved in Latin-1 by a spreadsheet: the composer's name is not UTF-8.
+NOT_UTF8 = manifest_bytes(row()) + b"chopin,m,Nocturne,Chopin Fr\xe9d\xe9ric,,,,demo/pdf/x.pdf,\n"
+MANIFEST_CASES = {
+    "duplicate-piece-id": (manifest_bytes(row(), row()), 3, "piece_id", "duplicate"),
+    "traversal-piece-id": (manifest_bytes(row(piece_id="../../x")), 2, "piece_id", "../../x"),
+    "traversal-source": (
+        manifest_bytes(row(), row(piece_id="b", source="../../x")),
+        3,
+        "source",
+        "'..' in the path",
+    ),
+    "not-utf-8": (NOT_UTF8, 3, "composer", "UTF-8"),
+}
+
+
+def test_a_manifest_that_is_not_utf8_is_named_by_file_row_and_field(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_bytes(NOT_UTF8)
+    schema = yaml.safe_load((REPO / "workflow/schemas/manifest.schema.yaml").read_text())
+    with pytest.raises(ManifestError) as raised:
+        load_manifest(path, schema)
+    assert f"{path}, row 3, field 'composer'" in str(raised.value)
+    assert "0xe9" in str(raised.value)
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("name", sorted(MANIFEST_CASES))
+def test_a_bad_manifest_stops_the_run_naming_file_row_and_field(name, tmp_path):
+    content, line, field, detail = MANIFEST_CASES[name]
+    workdir, manifest = tmp_path / "work", tmp_path / "m.csv"
+    workdir.mkdir()
+    manifest.write_bytes(content)
+    override = tmp_path / "m.yaml"
+    override.write_text(yaml.safe_dump({"scenario": "m", "scenarios": {"m": str(manifest)}}))
+    completed = run_snakemake(workdir, "--cores", "1", "--configfile", str(override))
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0, output
+    assert f"{manifest}, row {line}, field '{field}'" in output, output
+    assert detail in output
+    assert not (workdir / "results").exists()
+    assert not (workdir / "resources").exists()
