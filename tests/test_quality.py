@@ -2,6 +2,7 @@
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -19,6 +20,10 @@ GOOD = {
     "bend_sp": 0.1,
     "line_fill": 1.0,
     "edge_cut": 0.0,
+    "sharpness": 0.6,
+    "noise": 0.0,
+    "text_likeness": 0.05,
+    "overlap": 0.0,
 }
 
 
@@ -39,6 +44,10 @@ def test_a_good_grand_staff_is_kept():
         ({"edge_cut": 0.3}, "edge_cut"),
         ({"ink_density": 0.001}, "sparse"),
         ({"ink_density": 0.9}, "dense"),
+        ({"sharpness": 0.05}, "blurred"),
+        ({"noise": 0.5}, "noisy"),
+        ({"text_likeness": 0.9}, "text"),
+        ({"overlap": 0.5}, "overlap"),
     ],
 )
 def test_each_rule_rejects_with_its_reason_and_value(change, reason):
@@ -59,3 +68,36 @@ def test_ink_density_and_edge_cut():
     assert quality.ink_density(ink, (0, 0, 100, 100)) == pytest.approx(0.5)
     assert quality.edge_cut((10, 10, 90, 90), 100, 100, 0) == 0.0
     assert quality.edge_cut((50, 10, 150, 90), 100, 100, 0) == pytest.approx(0.5)
+
+
+def test_sharpness_falls_when_lines_blur():
+    darkness = np.zeros((200, 400), np.uint8)
+    darkness[98:101, :] = 255  # a 3 px line at row 99
+    crisp = quality.line_sharpness(darkness, [99.0], 0, 399, 20.0)
+    blurred = quality.line_sharpness(cv2.GaussianBlur(darkness, (0, 0), 2.0), [99.0], 0, 399, 20.0)
+    assert crisp == pytest.approx(1.0)
+    assert blurred < 0.5 * crisp
+
+
+def test_noise_and_text_likeness_shares():
+    ink = np.zeros((100, 300), np.uint8)
+    ink[50, :] = 1  # a staff line: 300 px
+    ink[10:20, 20:120] = 1  # a detached block, like a word: 1000 px
+    ink[80, 200] = ink[85, 250] = 1  # two specks
+    noise, text_likeness = quality.ink_components(ink, np.array([50]), 20.0)
+    assert noise == pytest.approx(2 / 1302, abs=1e-4)
+    assert text_likeness == pytest.approx(1000 / 1302, abs=1e-4)
+
+
+def test_overlap_of_staff_boxes():
+    assert quality.box_overlap((0, 0, 10, 10), [(5, 0, 20, 10)]) == pytest.approx(0.5)
+    assert quality.box_overlap((0, 0, 10, 10), [(0, 20, 10, 30)]) == 0.0
+
+
+def test_every_reason_has_a_meaning_in_check_order():
+    features = {name: 0.0 for name in GOOD} | {"n_staves": 9, "width_ratio": 0.0}
+    features |= {"ink_density": 0.0, "residual_skew_deg": 9.0, "bend_sp": 9.0, "edge_cut": 1.0}
+    features |= {"noise": 1.0, "text_likeness": 1.0, "overlap": 1.0}
+    reasons = quality.judge_candidate(features, THRESHOLDS).reasons.split(";")
+    # Every rule fails here except "dense" (density 0 is sparse): the order is the table's.
+    assert reasons == [code for code in quality.REASON_MEANINGS if code != "dense"]

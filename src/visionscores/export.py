@@ -29,20 +29,11 @@ import pyarrow.parquet as pq
 
 from visionscores.dataset import METADATA_COLUMNS, METADATA_SCHEMA, write_csv, write_table
 from visionscores.fileio import atomic_directory, read_json, write_bytes_atomic
+from visionscores.quality import REASON_MEANINGS
 
 DEFAULT_SPLIT_FRACTIONS: dict[str, float] = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
 # Rejection reason codes of quality.judge_candidate, in the order the rules are checked.
-REASON_MEANINGS: dict[str, str] = {
-    "n_staves": "not one grand staff (staff count outside judge.allowed_n_staves)",
-    "narrow": "much narrower than the widest system on its page (judge.min_width_ratio)",
-    "broken_lines": "staff lines show ink over too little of the width (judge.min_line_fill)",
-    "skewed": "a staff still tilted after page deskew (judge.max_residual_skew_deg)",
-    "curved": "a staff line bent from straight (judge.max_bend_sp)",
-    "edge_cut": "the system runs off the page (judge.max_edge_cut)",
-    "sparse": "too little ink in the crop box (judge.min_ink_density)",
-    "dense": "too much ink in the crop box (judge.max_ink_density)",
-}
 
 NEAR_DUPLICATE_SCHEMA = pa.schema(
     [

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 # Feature columns: name → (unit, description). The order is the order of the metadata.
@@ -22,6 +23,27 @@ FEATURES: dict[str, tuple[str, str]] = {
     "bend_sp": ("staff spacings", "largest bend of a staff's top line from straight"),
     "line_fill": ("fraction", "smallest share of a staff's width where its lines show ink"),
     "edge_cut": ("fraction", "share of the wanted crop box that falls off the page"),
+    "sharpness": ("1/px", "steepest gray step across a staff line / the line's darkness"),
+    "noise": ("fraction", "ink in specks (components under 0.15 x 0.15 spacings)"),
+    "text_likeness": ("fraction", "ink in the crop not attached to the staff lines"),
+    "overlap": ("fraction", "largest share of the staff box covered by another system's"),
+}
+
+
+# Rejection reason codes, in the order judge_candidate checks them, and what each means.
+REASON_MEANINGS: dict[str, str] = {
+    "n_staves": "not one grand staff (staff count outside judge.allowed_n_staves)",
+    "narrow": "much narrower than the widest system on its page (judge.min_width_ratio)",
+    "broken_lines": "staff lines show ink over too little of the width (judge.min_line_fill)",
+    "skewed": "a staff still tilted after page deskew (judge.max_residual_skew_deg)",
+    "curved": "a staff line bent from straight (judge.max_bend_sp)",
+    "edge_cut": "the system runs off the page (judge.max_edge_cut)",
+    "sparse": "too little ink in the crop box (judge.min_ink_density)",
+    "dense": "too much ink in the crop box (judge.max_ink_density)",
+    "blurred": "staff lines too soft to read (judge.min_sharpness)",
+    "noisy": "too much of the ink is specks (judge.max_noise)",
+    "text": "too much ink detached from the staves, like text (judge.max_text_likeness)",
+    "overlap": "its staves overlap another system's (judge.max_overlap)",
 }
 
 
@@ -41,6 +63,67 @@ def edge_cut(
     area = (gx1 - gx0) * (gy1 - gy0)
     inside = max(0.0, min(gx1, width) - max(gx0, 0)) * max(0.0, min(gy1, height) - max(gy0, 0))
     return float(1.0 - inside / area) if area > 0 else 1.0
+
+
+def line_sharpness(
+    darkness: np.ndarray, line_rows: list[float], left: int, right: int, spacing_px: float
+) -> float:
+    """How crisp staff lines are: the steepest vertical step of darkness across a line
+    divided by the line's darkness, median over lines and sample columns (1/px).
+
+    About 0.5-1 for a clean engraving (the line rises to full darkness within a pixel or
+    two), lower for blurred scans. ``darkness``: 0 = paper, 255 = ink.
+    """
+    half = max(2, round(0.4 * spacing_px))
+    columns = np.linspace(left, right, num=min(64, max(2, right - left)), dtype=int)
+    ratios = []
+    height = darkness.shape[0]
+    for row in line_rows:
+        top, bottom = round(row) - half, round(row) + half + 1
+        if top < 0 or bottom > height:
+            continue
+        profiles = darkness[top:bottom, columns].astype(np.float32)  # (window, columns)
+        peak = profiles.max(axis=0)
+        steepest = np.abs(np.diff(profiles, axis=0)).max(axis=0)
+        usable = peak > 32
+        ratios.extend((steepest[usable] / peak[usable]).tolist())
+    return float(np.median(ratios)) if ratios else 0.0
+
+
+def ink_components(
+    ink_crop: np.ndarray, staff_rows: np.ndarray, spacing_px: float
+) -> tuple[float, float]:
+    """(noise, text_likeness) of a crop's ink, as shares of its ink pixels.
+
+    noise: ink in specks smaller than 0.15 x 0.15 staff spacings (scanner dust, salt).
+    text_likeness: ink in components that touch no staff-line row (``staff_rows``: row
+    indices of the crop holding staff lines); lyrics, text and other detached marks.
+    """
+    total = int(ink_crop.sum())
+    if total == 0:
+        return 0.0, 0.0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        ink_crop.astype(np.uint8), connectivity=8
+    )
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    speck_area = max(2.0, (0.15 * spacing_px) ** 2)
+    noise = float(areas[areas <= speck_area].sum()) / total
+    on_lines = np.zeros(count, dtype=bool)
+    rows = staff_rows[(staff_rows >= 0) & (staff_rows < ink_crop.shape[0])]
+    on_lines[np.unique(labels[rows])] = True
+    detached = ~on_lines[1:] & (areas > speck_area)
+    return round(noise, 4), round(float(areas[detached].sum()) / total, 4)
+
+
+def box_overlap(box: tuple[float, ...], others: list[tuple[float, ...]]) -> float:
+    """Largest share of ``box``'s area covered by one of ``others`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    area = max((x1 - x0) * (y1 - y0), 1e-9)
+    best = 0.0
+    for ox0, oy0, ox1, oy1 in others:
+        inter = max(0.0, min(x1, ox1) - max(x0, ox0)) * max(0.0, min(y1, oy1) - max(y0, oy0))
+        best = max(best, inter / area)
+    return best
 
 
 @dataclass(frozen=True)
@@ -63,7 +146,11 @@ def judge_candidate(features: Mapping[str, Any], thresholds: Mapping[str, Any]) 
       skewed: |residual_skew_deg| > ``max_residual_skew_deg``;
       curved: bend_sp > ``max_bend_sp``;
       edge_cut: edge_cut > ``max_edge_cut``;
-      sparse / dense: ink_density outside [``min_ink_density``, ``max_ink_density``].
+      sparse / dense: ink_density outside [``min_ink_density``, ``max_ink_density``];
+      blurred: sharpness < ``min_sharpness``;
+      noisy: noise > ``max_noise``;
+      text: text_likeness > ``max_text_likeness``;
+      overlap: overlap > ``max_overlap``.
     """
     checks = [
         (
@@ -94,6 +181,14 @@ def judge_candidate(features: Mapping[str, Any], thresholds: Mapping[str, Any]) 
             features["ink_density"] < thresholds["min_ink_density"],
         ),
         ("dense", features["ink_density"], features["ink_density"] > thresholds["max_ink_density"]),
+        ("blurred", features["sharpness"], features["sharpness"] < thresholds["min_sharpness"]),
+        ("noisy", features["noise"], features["noise"] > thresholds["max_noise"]),
+        (
+            "text",
+            features["text_likeness"],
+            features["text_likeness"] > thresholds["max_text_likeness"],
+        ),
+        ("overlap", features["overlap"], features["overlap"] > thresholds["max_overlap"]),
     ]
     failed = [(code, float(value)) for code, value, fails in checks if fails]
     if not failed:

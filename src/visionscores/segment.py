@@ -92,7 +92,8 @@ def segment_page(
         return result
     widest = max(s.staff_box[2] - s.staff_box[0] for s in result.systems)
     page_height, page_width = ink.shape
-    for system in result.systems:
+    all_boxes = [system.staff_box for system in result.systems]
+    for index, system in enumerate(result.systems):
         staff_box = _clip_box(
             clean.map_box_back(system.staff_box, matrix), input_width, input_height
         )
@@ -100,6 +101,17 @@ def segment_page(
         result.staff_boxes.append(staff_box)
         result.crop_boxes.append(crop_box)
         spacing = system.spacing_px
+        line_rows = [
+            staff.top_px + k * staff.spacing_px for staff in system.staves for k in range(5)
+        ]
+        left, right = round(system.staff_box[0]), round(system.staff_box[2]) - 1
+        cx0, cy0, cx1, cy1 = (round(v) for v in system.crop_box)
+        staff_rows = np.unique(
+            np.concatenate([np.arange(round(r) - 1, round(r) + 2) for r in line_rows]) - cy0
+        )
+        noise, text_likeness = quality.ink_components(
+            ink[cy0:cy1, max(cx0, left) : right + 1], staff_rows, spacing
+        )
         result.features.append(
             {
                 "width_ratio": round((system.staff_box[2] - system.staff_box[0]) / widest, 4),
@@ -110,6 +122,17 @@ def segment_page(
                 "line_fill": round(min(s.line_fill for s in system.staves), 4),
                 "edge_cut": round(
                     quality.edge_cut(system.staff_box, page_width, page_height, spacing), 4
+                ),
+                "sharpness": round(
+                    quality.line_sharpness(darkness, line_rows, left, right, spacing), 4
+                ),
+                "noise": noise,
+                "text_likeness": text_likeness,
+                "overlap": round(
+                    quality.box_overlap(
+                        system.staff_box, all_boxes[:index] + all_boxes[index + 1 :]
+                    ),
+                    4,
                 ),
             }
         )
