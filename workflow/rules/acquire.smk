@@ -2,6 +2,12 @@
 # The record says how it went; a failure is recorded there and passed on, not raised.
 
 
+# Downloads run on the submitting host: compute nodes often have no internet, and the
+# per-host pacing lock (resources/.pace) is most reliable on one machine.
+localrules:
+    acquire,
+
+
 rule acquire:
     output:
         record=f"{RESOURCES}/pdf/{{piece}}.json",
