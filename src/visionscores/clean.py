@@ -62,17 +62,34 @@ def estimate_skew_deg(
     column_step: int = 2,
     paper_window_fraction: float = 0.04,
 ) -> float:
-    """Estimate the skew of ``gray`` in degrees (counter-clockwise positive).
+    """Estimate the skew of a raw ``gray`` page in degrees (counter-clockwise positive).
+
+    Flattens the paper first (``paper_window_fraction``: window of the paper-brightness
+    estimate, share of the long side), then measures as :func:`skew_of_flattened`.
+    """
+    window = max(15, round(paper_window_fraction * max(gray.shape)))
+    return skew_of_flattened(
+        flatten_illumination(gray, window), max_skew_deg, precision_deg, min_run_px, column_step
+    )
+
+
+def skew_of_flattened(
+    flattened: np.ndarray,
+    max_skew_deg: float = 5.0,
+    precision_deg: float = 0.005,
+    min_run_px: int = 25,
+    column_step: int = 2,
+) -> float:
+    """Estimate the skew in degrees (counter-clockwise positive) of a flattened page.
 
     Parameters
     ----------
-    gray : uint8 array, the page.
+    flattened : uint8 array, the page with its paper flattened to white.
     max_skew_deg : largest skew searched, degrees.
     precision_deg : step of the finest search, degrees.
     min_run_px : shortest horizontal run kept as a stroke, pixels. A line of thickness t
         tilted by a stays a run of about t / tan(a) pixels: 25 px keeps 2.2 px lines up to 5°.
     column_step : keep every n-th column of stroke pixels (speed).
-    paper_window_fraction : window of the paper-brightness estimate, share of the long side.
 
     Strokes are found on gray levels (see :func:`staves.long_horizontal_strokes`), so the
     faint staff lines of a blurred scan count even where binarization would lose them.
@@ -80,14 +97,12 @@ def estimate_skew_deg(
     """
     from visionscores.staves import long_horizontal_strokes
 
-    window = max(15, round(paper_window_fraction * max(gray.shape)))
-    darkness = 255 - flatten_illumination(gray, window)
-    strokes = long_horizontal_strokes(darkness, min_run_px, max_gap_px=2)
+    strokes = long_horizontal_strokes(255 - flattened, min_run_px, max_gap_px=2)
     ys, xs = np.nonzero(strokes[:, ::column_step])
     ys, xs = ys.astype(np.float64), xs.astype(np.float64) * column_step
     if ys.size < 100:
         return 0.0
-    height = gray.shape[0]
+    height = flattened.shape[0]
     center, half_range, step = 0.0, max_skew_deg, 0.25
     while True:
         angles = np.arange(center - half_range, center + half_range + step / 2, step)
@@ -169,3 +184,24 @@ def map_box_back(box: tuple[float, float, float, float], matrix: np.ndarray) -> 
         float(mapped[:, 0].max()),
         float(mapped[:, 1].max()),
     ]
+
+
+def clean_page(
+    gray: np.ndarray,
+    max_skew_deg: float = 5.0,
+    min_skew_deg: float = 0.02,
+    paper_window_fraction: float = 0.04,
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Flatten, measure skew, deskew and binarize one raw gray page.
+
+    Returns (page, ink, skew_deg, matrix): the deskewed page with its paper flattened to
+    white (what later stages cut samples from), its ink mask (1 = ink), the skew in degrees
+    and the 2x3 matrix mapping input pixels to the deskewed page. The paper is flattened
+    once, before rotation (the rotation fills the new corners with white paper).
+    ``paper_window_fraction`` is the window of the paper estimate, share of the long side.
+    """
+    window = max(15, round(paper_window_fraction * max(gray.shape)))
+    flattened = flatten_illumination(gray, window)
+    skew = skew_of_flattened(flattened, max_skew_deg)
+    page, matrix = deskew(flattened, skew, min_skew_deg)
+    return page, ink_of_flattened(page), skew, matrix

@@ -95,7 +95,6 @@ def _cmd_stage(args: argparse.Namespace) -> int:
             Path(args.out),
             Path(args.pages_out),
             args.params,
-            args.clean_params["paper_window_fraction"],
         )
         print(f"segmented {args.piece}: {count} candidate systems")
     elif args.stage == "judge":
@@ -184,7 +183,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True)
     sub.add_argument("--pages-out", required=True)
     sub.add_argument("--params", type=_json_arg, required=True)
-    sub.add_argument("--clean-params", type=_json_arg, required=True, help="config clean")
     sub = add_stage("judge", "keep or reject each candidate")
     sub.add_argument("--systems", required=True)
     sub.add_argument("--out", required=True)

@@ -152,13 +152,11 @@ def segment_gray_page(
     The path of ``visionscores segment`` and of the benchmarks: the same functions the
     workflow's clean and segment stages run, without files in between.
     """
-    skew = clean.estimate_skew_deg(gray, max_skew_deg=max_skew_deg)
-    deskewed, matrix = clean.deskew(gray, skew, min_skew_deg)
-    window = max(15, round(paper_window_fraction * max(gray.shape)))
-    flattened = clean.flatten_illumination(deskewed, window)
-    ink = clean.ink_of_flattened(flattened)
+    page, ink, skew, matrix = clean.clean_page(
+        gray, max_skew_deg, min_skew_deg, paper_window_fraction
+    )
     height, width = gray.shape
-    result = segment_page(ink, matrix, width, height, skew, segment_params, 255 - flattened)
+    result = segment_page(ink, matrix, width, height, skew, segment_params, 255 - page)
     return page_to_json(page_number, result)
 
 

@@ -200,7 +200,10 @@ def _render_pages(rendering, pdf_path: Path, out_dir: Path, dpi, max_pages, max_
 
 
 def clean(pages_dir: Path, out_dir: Path, params: Mapping[str, Any]) -> list[float]:
-    """Deskew and binarize each page; write gray + ink PNGs and the skew per page."""
+    """Flatten, deskew and binarize each page; write gray + ink PNGs and the skew per page.
+
+    The gray page keeps the scan's gray levels with its paper flattened to white.
+    """
     from visionscores import clean as cleaning
 
     listing = read_json(pages_dir / PAGES_FILE)
@@ -208,10 +211,12 @@ def clean(pages_dir: Path, out_dir: Path, params: Mapping[str, Any]) -> list[flo
     with atomic_directory(out_dir) as temp_dir:
         for page in listing["pages"]:
             gray = _read_gray(pages_dir / page["file"])
-            skew = cleaning.estimate_skew_deg(gray, max_skew_deg=params["max_skew_deg"])
-            deskewed, matrix = cleaning.deskew(gray, skew, params["min_skew_deg"])
-            window = max(15, round(params["paper_window_fraction"] * max(gray.shape)))
-            ink = cleaning.binarize(deskewed, window)
+            deskewed, ink, skew, matrix = cleaning.clean_page(
+                gray,
+                params["max_skew_deg"],
+                params["min_skew_deg"],
+                params["paper_window_fraction"],
+            )
             gray_name = _page_name(page["page"], "gray")
             ink_name = _page_name(page["page"], "ink")
             _write_png(temp_dir / gray_name, deskewed)
@@ -231,21 +236,15 @@ def clean(pages_dir: Path, out_dir: Path, params: Mapping[str, Any]) -> list[flo
 
 
 def segment(
-    piece_id: str,
-    clean_dir: Path,
-    out_systems: Path,
-    out_pages: Path,
-    params: Mapping[str, Any],
-    paper_window_fraction: float,
+    piece_id: str, clean_dir: Path, out_systems: Path, out_pages: Path, params: Mapping[str, Any]
 ) -> int:
     """Find candidate systems on every cleaned page; write their geometry and features.
 
-    Staff lines are found on the deskewed gray page with its paper flattened (window:
-    ``paper_window_fraction`` of the long side, as in clean); the ink mask joins staves.
+    Staff lines are found on the cleaned gray page (paper flattened), the ink mask joins
+    staves.
     """
     import numpy as np
 
-    from visionscores import clean as cleaning
     from visionscores import dataset
     from visionscores import segment as segmenting
 
@@ -254,9 +253,7 @@ def segment(
     page_summaries = []
     for page in listing["pages"]:
         ink = (_read_gray(clean_dir / page["ink_file"]) < 128).astype(np.uint8)
-        gray = _read_gray(clean_dir / page["gray_file"])
-        window = max(15, round(paper_window_fraction * max(page["width"], page["height"])))
-        darkness = 255 - cleaning.flatten_illumination(gray, window)
+        darkness = 255 - _read_gray(clean_dir / page["gray_file"])
         matrix = np.array(page["matrix"], dtype=np.float64)
         result = segmenting.segment_page(
             ink, matrix, page["width"], page["height"], page["skew_deg"], params, darkness

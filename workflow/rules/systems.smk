@@ -17,11 +17,9 @@ rule segment:
         mem_mb=800,
     params:
         segment=as_json("segment"),
-        clean=as_json("clean"),
     shell:
         "visionscores stage segment --piece {wildcards.piece} --clean {input.clean:q}"
         " --out {output.systems:q} --pages-out {output.pages:q} --params {params.segment:q}"
-        " --clean-params {params.clean:q}"
         " > {log:q} 2>&1"
 
 
