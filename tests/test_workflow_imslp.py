@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from fake_imslp import FakeImslp
+from fake_imslp import FakeImslp, work_wikitext
 from repo_paths import REPO
 from test_workflow import snakemake
 
@@ -27,8 +27,9 @@ def write_manifest(path):
              "imslp_file_index", "source", "sha256"]
         )  # fmt: skip
         for index in [*GOOD, *BAD]:
+            page = f"https://imslp.org/wiki/Work_{index}_(Composer,_A)"
             writer.writerow(
-                [f"piece-{index}", "fake", f"Work {index}", "Composer, A", "", "", index, "", ""]
+                [f"piece-{index}", "fake", f"Work {index}", "Composer, A", "", page, index, "", ""]
             )
 
 
@@ -37,7 +38,10 @@ def test_downloads_by_index_and_lists_failures(tmp_path):
     files.update({index: files["101"] for index in BAD})
     faults = {"00202": ["wait_page", "disclaimer"], **{i: [f] for i, f in BAD.items()}}
     write_manifest(tmp_path / "fake.csv")
-    with FakeImslp(files=files, faults=faults) as server:
+    # Work-page metadata for one good piece; the other's page is missing (an error that
+    # must not stop anything).
+    works = {"Work 101 (Composer, A)": work_wikitext(opus="K.545", key="{{Key|C}}", year="1788")}
+    with FakeImslp(files=files, faults=faults, works=works) as server:
         override = {
             "scenario": "fake",
             "scenarios": {"fake": str(tmp_path / "fake.csv")},
@@ -48,6 +52,7 @@ def test_downloads_by_index_and_lists_failures(tmp_path):
                 "timeout_s": 10.0,
                 "max_retries": 1,
                 "backoff_base_s": 0.1,
+                "enrich": True,
             },
             "acquire": {"allowed_hosts": list(server.hosts)},
         }
@@ -73,6 +78,12 @@ def test_downloads_by_index_and_lists_failures(tmp_path):
         message = failures[f"piece-{index}"]["message"]
         assert f"resources/pdf/piece-{index}.pdf" in message  # how to place it by hand
         assert f"piece-{index}" in output  # named on the console at the end
+    # Work-page metadata: the empty key is filled, opus and year added; a missing page
+    # leaves its piece's fields empty.
+    rows = {row["piece_id"]: row for row in pq.read_table(dataset / "metadata.parquet").to_pylist()}
+    assert (rows["piece-101"]["key"], rows["piece-101"]["opus"]) == ("C major", "K.545")
+    assert rows["piece-101"]["year"] == "1788"
+    assert (rows["piece-00202"]["key"], rows["piece-00202"]["opus"]) == ("", "")
     # One connection at a time per host, paced across the four parallel jobs.
     for host in server.hosts:
         on_host = sorted((r for r in requests if r.host.startswith(host)), key=lambda r: r.started)

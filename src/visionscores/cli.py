@@ -78,6 +78,13 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         if _report_failure(record):
             return 0
         print(f"acquired {args.piece} ({record['origin']}): {record['bytes']} bytes")
+    elif args.stage == "enrich":
+        policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))
+        works = stages.enrich(
+            Path(args.manifest), args.scenario, policy, Path(args.cache_dir), Path(args.out)
+        )
+        failed = sum("error" in work for work in works.values())
+        print(f"work pages of {args.scenario}: {len(works)} ({failed} could not be fetched)")
     elif args.stage == "render":
         listing = stages.render(
             args.piece, Path(args.record), Path(args.out), args.dpi, args.max_pages, args.max_pixels
@@ -122,7 +129,13 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         from visionscores import dataset
 
         counts = dataset.publish(
-            args.manifest, args.scenario, args.judged, args.formatted, args.pages, args.out_dir
+            args.manifest,
+            args.scenario,
+            args.judged,
+            args.formatted,
+            args.pages,
+            args.out_dir,
+            args.works,
         )
         print(f"published {args.scenario}: {stages.describe(counts)}")
         if counts["failed_pieces"]:
@@ -168,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--repo-root", required=True)
     sub.add_argument("--out", required=True)
     sub.add_argument("--policy", required=True, help="JSON file of download settings")
+    sub = add_stage("enrich", "work-page metadata from IMSLP (key, opus, year, style)")
+    sub.add_argument("--manifest", required=True)
+    sub.add_argument("--scenario", required=True)
+    sub.add_argument("--policy", required=True, help="JSON file of download settings")
+    sub.add_argument("--cache-dir", required=True)
+    sub.add_argument("--out", required=True)
     sub = add_stage("render", "PDF pages to gray page images")
     sub.add_argument("--record", required=True, help="the acquire record (PDF beside it)")
     sub.add_argument("--out", required=True)
@@ -200,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--judged", nargs="*", default=[])
     sub.add_argument("--formatted", nargs="*", default=[])
     sub.add_argument("--pages", nargs="*", default=[], help="segment's pages.json per piece")
+    sub.add_argument("--works", help="enrich's work-page metadata (JSON), if enabled")
     sub.add_argument("--out-dir", required=True)
 
     sub = add_stage("export", "hub shards, splits and card; full pages; native crops")

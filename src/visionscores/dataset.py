@@ -60,6 +60,10 @@ SAMPLE_FIELDS = [
 FORMATTED_SCHEMA = pa.schema(SYSTEM_FIELDS + SAMPLE_FIELDS)
 
 PIECE_FIELDS = [
+    pa.field("opus", pa.string()),
+    pa.field("year", pa.string()),
+    pa.field("piece_style", pa.string()),
+    pa.field("instrumentation", pa.string()),
     pa.field("title", pa.string()),
     pa.field("composer", pa.string()),
     pa.field("key", pa.string()),
@@ -97,6 +101,10 @@ METADATA_COLUMNS = [
     "dpi",
     "skew_deg",
     *FEATURES,
+    "opus",
+    "year",
+    "piece_style",
+    "instrumentation",
     "image_path",
 ]
 METADATA_SCHEMA = pa.schema([_field(name) for name in METADATA_COLUMNS])
@@ -177,6 +185,7 @@ def publish(
     formatted_paths: Iterable[str | Path],
     page_summary_paths: Iterable[str | Path],
     out_dir: str | Path,
+    works_path: str | Path | None = None,
 ) -> dict[str, int]:
     """Write a scenario's metadata, rejected and failures tables (Parquet and CSV).
 
@@ -184,6 +193,15 @@ def publish(
     """
     out_dir = Path(out_dir)
     pieces = read_manifest_rows(manifest_path)
+    works = json.loads(Path(works_path).read_text(encoding="utf-8")) if works_path else {}
+    for piece in pieces.values():
+        work = works.get(piece["imslp_page"], {})
+        if "error" in work:
+            work = {}
+        # The manifest's own key wins; the work page fills it only when empty.
+        piece["key"] = piece["key"] or work.get("key", "")
+        for column in ("opus", "year", "piece_style", "instrumentation"):
+            piece[column] = work.get(column, "")
     failures = []
     pages = 0
     summaries = [json.loads(Path(path).read_text()) for path in page_summary_paths]

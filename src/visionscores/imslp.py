@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import fcntl
+import gzip
 import html
 import http.client
 import os
@@ -1093,3 +1094,59 @@ __all__ = [
     "partial_path",
     "sidecar_path",
 ]
+
+
+def fetch_text(url: str, policy: DownloadPolicy, what: str = "metadata") -> str:
+    """GET a small text resource (the MediaWiki API), as politely as the PDF downloads.
+
+    The same host allowlist, per-host pacing across processes, User-Agent, timeout and
+    retries with backoff (on timeouts, 5xx and 429 with its Retry-After) apply. ``what``
+    names the request in error messages. Raises :class:`AcquireError` on failure.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not policy.host_allowed(parts.hostname):
+        raise HostNotAllowedError(
+            what, "host-not-allowed", f"{what}: host of {url!r} is not allowed", url
+        )
+    pacer = HostPacer(policy.pace_dir, policy.min_interval_s)
+    handlers: list[urllib.request.BaseHandler] = []
+    if (parts.hostname or "") in _LOOPBACK_HOSTS or (parts.hostname or "").startswith("127."):
+        handlers.append(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(*handlers)
+    request = urllib.request.Request(
+        url, headers={"User-Agent": policy.user_agent, "Accept-Encoding": "identity"}
+    )
+    last_problem = ""
+    for attempt in range(policy.max_retries + 1):
+        if attempt:
+            time.sleep(min(policy.backoff_base_s * 2 ** (attempt - 1), policy.max_backoff_s))
+        with pacer.hold(parts.hostname or "", policy.max_retry_after_s) as slot:
+            try:
+                with opener.open(request, timeout=policy.timeout_s) as response:
+                    body = response.read(_MAX_HTML_BYTES + 1)
+                    if len(body) > _MAX_HTML_BYTES:
+                        raise TooLargeError(what, "too-large", f"{what}: answer too large", url)
+                    if body[:2] == _GZIP_MAGIC:
+                        body = gzip.decompress(body)
+                    return body.decode(response.headers.get_content_charset() or "utf-8")
+            except urllib.error.HTTPError as error:
+                if error.code == 404:
+                    raise NotFoundError(
+                        what, "not-found", f"{what}: {url} not found", url
+                    ) from error
+                if error.code == 429:
+                    delay = parse_retry_after(error.headers.get("Retry-After"))
+                    slot.defer(delay if delay is not None else policy.backoff_base_s)
+                elif error.code < 500:
+                    raise HttpStatusError(
+                        what, "http-error", f"{what}: HTTP {error.code} for {url}", url
+                    ) from error
+                last_problem = f"HTTP {error.code}"
+            except (TimeoutError, urllib.error.URLError, ConnectionError) as error:
+                last_problem = str(getattr(error, "reason", error))
+    raise FetchTimeoutError(
+        what,
+        "timeout",
+        f"{what}: gave up on {url} after {policy.max_retries + 1} tries ({last_problem})",
+        url,
+    )

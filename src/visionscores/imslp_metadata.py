@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from visionscores.fileio import write_json_atomic
 from visionscores.scenarios import slugify
 
 IMSLP_API_URL = "https://imslp.org/api.php"
@@ -248,22 +247,6 @@ def cache_path_for(page_title: str, cache_dir: Path) -> Path:
     return cache_dir / f"{slugify(page_title)[:100]}-{digest}.json"
 
 
-def write_json_atomically(data: dict, path: Path) -> None:
-    """Write through a temporary file so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False
-    ) as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=True)
-        handle.write("\n")
-        temporary = Path(handle.name)
-    try:
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def read_cached(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -297,5 +280,31 @@ def fetch_work_metadata(
             fetch_text(revisions_query_url(resolved_title, api_url)), resolved_title
         )
     metadata = {"page_title": resolved_title, **parse_work_wikitext(wikitext)}
-    write_json_atomically(metadata, cache_path)
+    write_json_atomic(cache_path, metadata)
     return metadata
+
+
+# Work metadata added to the dataset's metadata table (besides filling an empty key).
+ENRICHED_COLUMNS = ("opus", "year", "piece_style", "instrumentation")
+
+
+def enrich_work_pages(
+    imslp_pages: list[str],
+    fetch_text: Callable[[str], str],
+    api_url: str,
+    cache_dir: Path,
+) -> dict[str, dict[str, str]]:
+    """Metadata per IMSLP work page URL; a page that cannot be fetched gets ``{"error": ...}``.
+
+    Each page is fetched at most once ever (cached in ``cache_dir``); failures are not
+    cached, so a later run tries again, and they never stop the others.
+    """
+    results: dict[str, dict[str, str]] = {}
+    for url in sorted(set(filter(None, imslp_pages))):
+        try:
+            results[url] = fetch_work_metadata(
+                page_title_from_url(url), fetch_text, api_url, cache_dir
+            )
+        except Exception as error:  # one work page's trouble must not stop the others
+            results[url] = {"error": f"{type(error).__name__}: {error}"}
+    return results

@@ -138,6 +138,28 @@ def acquire(
     return record
 
 
+# --- enrich (optional) -------------------------------------------------------------------
+
+
+def enrich(
+    manifest_path: Path, scenario: str, policy: Mapping[str, Any], cache_dir: Path, out: Path
+) -> dict[str, dict[str, str]]:
+    """Fetch (once, cached) the IMSLP work-page metadata of a scenario's pieces."""
+    from visionscores import imslp, imslp_metadata
+    from visionscores.dataset import read_manifest_rows
+
+    rows = read_manifest_rows(manifest_path).values()
+    download_policy = imslp.DownloadPolicy(**policy)
+    works = imslp_metadata.enrich_work_pages(
+        [row["imslp_page"] for row in rows if row["scenario"] == scenario],
+        lambda url: imslp.fetch_text(url, download_policy, "work page"),
+        download_policy.base_url.rstrip("/") + "/api.php",
+        cache_dir,
+    )
+    write_json_atomic(out, works)
+    return works
+
+
 # --- render ------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@
 # per-host pacing lock (resources/.pace) is most reliable on one machine.
 localrules:
     acquire,
+    enrich,
 
 
 rule acquire:
@@ -31,4 +32,25 @@ rule acquire:
     shell:
         "visionscores stage acquire --piece {wildcards.piece} --manifest {params.manifest:q}"
         " --repo-root {params.repo:q} --out {output.record:q} --policy {params.policy:q}"
+        " > {log:q} 2>&1"
+
+
+# enrich (optional, imslp.enrich): work-page metadata (key, opus, year, style,
+# instrumentation) from IMSLP's MediaWiki API, fetched once per work and cached.
+rule enrich:
+    input:
+        manifest=MANIFEST,
+    output:
+        works=f"{RESULTS}/imslp/{SCENARIO}.works.json",
+    log:
+        f"{RESULTS}/logs/enrich/{SCENARIO}.log",
+    conda:
+        "../../envs/visionscores.yaml"
+    params:
+        scenario=SCENARIO,
+        policy=download_policy_file(),
+        cache=f"{RESOURCES}/imslp/works",
+    shell:
+        "visionscores stage enrich --manifest {input.manifest:q} --scenario {params.scenario}"
+        " --policy {params.policy:q} --cache-dir {params.cache:q} --out {output.works:q}"
         " > {log:q} 2>&1"

@@ -1,5 +1,6 @@
 # Helpers shared by the rules: config and manifest validation, paths, stage parameters.
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -88,6 +89,18 @@ def per_piece(pattern):
     return expand(pattern, piece=sorted(PIECES))
 
 
+def works_metadata():
+    """The enrich rule's output when config imslp.enrich is on (publish reads it), else []."""
+    return (
+        [f"{RESULTS}/imslp/{SCENARIO}.works.json"] if config["imslp"]["enrich"] else []
+    )
+
+
+def works_option(wildcards, input):
+    """`--works FILE` for publish when work-page metadata was fetched."""
+    return f"--works {shlex.quote(str(input.works))}" if input.works else ""
+
+
 def dataset_outputs():
     return [
         f"{DATASET}/metadata.parquet",
@@ -113,3 +126,18 @@ def print_failures(failures_csv):
                 f" {failure['message']}",
                 file=sys.stderr,
             )
+
+
+def export_outputs():
+    """The hub folder, plus full pages and native crops when config export switches them on."""
+    outputs = list(rules.export.output)
+    if config["export"]["full_pages"]:
+        outputs += per_piece(rules.export_pages.output.pages)
+    if config["export"]["native_crops"]:
+        outputs += per_piece(rules.export_crops.output.crops)
+    return outputs
+
+
+def report_outputs():
+    """The report's figures (for `rule all`, so `snakemake --report` finds them)."""
+    return list(rules.report_figures.output)

@@ -31,6 +31,7 @@ rule publish:
         judged=per_piece(rules.judge.output.judged),
         samples=per_piece(rules.format.output.samples),
         pages=per_piece(rules.segment.output.pages),
+        works=works_metadata(),
     output:
         metadata=f"{DATASET}/metadata.parquet",
         metadata_csv=f"{DATASET}/metadata.csv",
@@ -48,8 +49,9 @@ rule publish:
     params:
         scenario=SCENARIO,
         out_dir=lambda wildcards, output: Path(output.metadata).parent,
+        works=works_option,
     shell:
         "visionscores stage publish --scenario {params.scenario} --manifest {input.manifest:q}"
         " --judged {input.judged:q} --formatted {input.samples:q} --pages {input.pages:q}"
-        " --out-dir {params.out_dir:q}"
+        " --out-dir {params.out_dir:q} {params.works}"
         " > {log:q} 2>&1"

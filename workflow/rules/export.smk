@@ -79,13 +79,3 @@ rule export_crops:
         "visionscores stage export crops --piece {wildcards.piece}"
         " --formatted {input.formatted:q} --clean {input.clean:q} --out {output.crops:q}"
         " > {log:q} 2>&1"
-
-
-def export_outputs():
-    """The hub folder, plus full pages and native crops when config export switches them on."""
-    outputs = list(rules.export.output)
-    if EXPORT["full_pages"]:
-        outputs += per_piece(rules.export_pages.output.pages)
-    if EXPORT["native_crops"]:
-        outputs += per_piece(rules.export_crops.output.crops)
-    return outputs

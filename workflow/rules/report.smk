@@ -92,8 +92,3 @@ rule report_figures:
         " --out-dir {params.out_dir:q} --seed {params.seed}"
         " --contact-sheet {params.contact_sheet} --gallery-per-reason {params.gallery_per_reason}"
         " --overlay-pages {params.overlay_pages} > {log:q} 2>&1"
-
-
-def report_outputs():
-    """The report's figures (for `rule all`, so `snakemake --report` finds them)."""
-    return list(rules.report_figures.output)
