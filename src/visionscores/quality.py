@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 # Feature columns: name → (unit, description). The order is the order of the metadata.
@@ -99,6 +98,8 @@ def ink_components(
     text_likeness: ink in components that touch no staff-line row (``staff_rows``: row
     indices of the crop holding staff lines); lyrics, text and other detached marks.
     """
+    import cv2  # here, not at the top: judge imports this module and needs no OpenCV
+
     total = int(ink_crop.sum())
     if total == 0:
         return 0.0, 0.0

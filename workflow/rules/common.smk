@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
+from visionscores import OUTPUTS_VERSION
 from visionscores.manifest import load_manifest
 
 validate(config, schema="../schemas/config.schema.yaml")

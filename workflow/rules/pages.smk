@@ -18,6 +18,8 @@ rule render:
         dpi=config["render"]["dpi"],
         max_pages=config["render"]["max_pages"],
         max_pixels=config["render"]["max_pixels_per_page"],
+        # Reruns everything after acquire when the package's outputs change shape.
+        outputs_version=OUTPUTS_VERSION,
     shell:
         "visionscores stage render --piece {wildcards.piece} --record {input.record:q}"
         " --out {output.pages:q} --dpi {params.dpi} --max-pages {params.max_pages}"
