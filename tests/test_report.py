@@ -6,6 +6,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
+from repo_paths import REPO
 
 from visionscores import quality, report
 from visionscores.dataset import (
@@ -18,16 +20,8 @@ from visionscores.formatting import encode_jpeg
 
 pytest.importorskip("matplotlib")
 
-THRESHOLDS = {
-    "allowed_n_staves": [2],
-    "min_width_ratio": 0.1,
-    "min_line_fill": 0.6,
-    "max_residual_skew_deg": 1.0,
-    "max_bend_sp": 1.0,
-    "max_edge_cut": 0.02,
-    "min_ink_density": 0.02,
-    "max_ink_density": 0.5,
-}
+# The judge thresholds of the shipped config.
+THRESHOLDS = yaml.safe_load((REPO / "config/config.yaml").read_text())["judge"]
 
 
 def candidate(piece: str, page: int, index: int, keep: bool, reason: str = "") -> dict:
@@ -220,3 +214,7 @@ def test_main_parses_the_rule_arguments(tmp_path):
     ]
     assert report.main(argv) == 0
     assert len(list((tmp_path / "out/overlays").glob("*.png"))) == 1
+
+
+def test_every_judged_feature_has_its_thresholds_drawn():
+    assert set(report.FEATURE_THRESHOLDS) == set(quality.FEATURES)

@@ -48,6 +48,10 @@ FEATURE_THRESHOLDS: dict[str, list[tuple[str, float]]] = {
     "bend_sp": [("max_bend_sp", 1.0)],
     "line_fill": [("min_line_fill", 1.0)],
     "edge_cut": [("max_edge_cut", 1.0)],
+    "sharpness": [("min_sharpness", 1.0)],
+    "noise": [("max_noise", 1.0)],
+    "text_likeness": [("max_text_likeness", 1.0)],
+    "overlap": [("max_overlap", 1.0)],
 }
 
 FIGURES = (
