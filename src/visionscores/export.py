@@ -604,7 +604,8 @@ def card_text(summary: CardSummary) -> str:
         "- The images are cut, deskewed, scaled and re-encoded; no notation was added.",
         "- The idea and the format (system-segmented 128 × 512 grayscale images of two-handed "
         "piano scores, with the systems' order and the pieces' metadata) follow the "
-        "VisionScores dataset; please cite: *VisionScores – A system-segmented image score "
+        "VisionScores dataset; please cite: A. Romero Amezcua and M. J. J. Rivera Meraz, "
+        "*VisionScores – A system-segmented image score "
         "dataset for deep learning tasks*, arXiv:2506.23030 (2025), "
         "https://github.com/alroamz/VisionScores.",
         "",
