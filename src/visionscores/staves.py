@@ -99,7 +99,11 @@ def as_darkness(image: np.ndarray) -> np.ndarray:
 
 
 def long_horizontal_strokes(
-    darkness: np.ndarray, min_length_px: int, max_gap_px: int, min_contrast: int = 48
+    darkness: np.ndarray,
+    min_length_px: int,
+    max_gap_px: int,
+    min_contrast: int = 48,
+    wobble_px: int = 1,
 ) -> np.ndarray:
     """Mask (uint8 0/1) of dark horizontal runs at least ``min_length_px`` long.
 
@@ -108,12 +112,16 @@ def long_horizontal_strokes(
     their whole length. Light gaps up to ``max_gap_px`` along a row are bridged (grayscale
     closing), then a grayscale opening keeps, at each pixel, the darkness a horizontal run of
     ``min_length_px`` holds throughout. Otsu's level on that, but at least ``min_contrast``
-    gray levels above the paper, separates the runs from the rest.
+    gray levels above the paper, separates the runs from the rest. A run may step up or down
+    by ``wobble_px`` rows along its length: a thin line of a noisy 1-bit scan is a staircase
+    of one-pixel steps, which an opening along one row would cut into pieces.
     """
     darkness = as_darkness(darkness)
     if max_gap_px > 0:
         bridge = cv2.getStructuringElement(cv2.MORPH_RECT, (int(max_gap_px) + 1, 1))
         darkness = cv2.morphologyEx(darkness, cv2.MORPH_CLOSE, bridge)
+    if wobble_px > 0:
+        darkness = cv2.dilate(darkness, np.ones((2 * wobble_px + 1, 1), np.uint8))
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (max(1, int(min_length_px)), 1))
     opened = cv2.morphologyEx(darkness, cv2.MORPH_OPEN, kernel)
     level, _ = cv2.threshold(opened, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
