@@ -10,11 +10,12 @@ from visionscores import clean
 @pytest.mark.parametrize("angle", [-3.0, -1.2, 0.0, 0.4, 2.5])
 def test_skew_is_measured_within_a_twentieth_of_a_degree(angle):
     page = draw_page([2, 2, 2])
-    assert clean.estimate_skew_deg(rotate(page.gray, angle)) == pytest.approx(angle, abs=0.05)
+    _, _, skew, _ = clean.clean_page(rotate(page.gray, angle))
+    assert skew == pytest.approx(angle, abs=0.05)
 
 
 def test_blank_page_has_no_skew():
-    assert clean.estimate_skew_deg(np.full((500, 400), 255, np.uint8)) == 0.0
+    assert clean.clean_page(np.full((500, 400), 255, np.uint8))[2] == 0.0
 
 
 def test_small_skews_are_left_alone():
@@ -41,7 +42,7 @@ def test_binarize_flattens_uneven_light():
     page = draw_page([2], notes=False)
     gradient = np.linspace(0.55, 1.0, page.gray.shape[1])[None, :]
     dark_left = (page.gray.astype(float) * gradient).astype(np.uint8)
-    ink = clean.binarize(dark_left, 101)
+    _, ink, _, _ = clean.clean_page(dark_left)
     # The dim paper on the left is not taken for ink; the staff lines are.
     assert ink[:150, :300].mean() < 0.01
     assert ink[200, 300:2000].mean() > 0.95

@@ -9,7 +9,7 @@ from visionscores import clean, staves, systems
 
 
 def ink_of(gray):
-    return clean.binarize(gray, 101)
+    return clean.clean_page(gray)[1]
 
 
 @pytest.mark.parametrize("spacing", [10, 16, 25, 40])
@@ -94,8 +94,8 @@ def test_broken_staff_line_does_not_lose_the_staff():
 
 
 def find(gray):
-    ink = ink_of(gray)
-    darkness = 255 - clean.flatten_illumination(gray, 101)
+    page, ink, _, _ = clean.clean_page(gray)
+    darkness = 255 - page
     metrics = staves.estimate_metrics_from_strokes(darkness)
     return systems.find_systems(ink, staves.find_staves(darkness, metrics))
 

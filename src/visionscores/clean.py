@@ -18,12 +18,6 @@ import cv2
 import numpy as np
 
 
-def otsu_ink_mask(gray: np.ndarray) -> np.ndarray:
-    """Return a boolean mask of ink (dark) pixels by Otsu's threshold on ``gray`` (uint8)."""
-    _, binary = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    return binary > 0
-
-
 def flatten_illumination(gray: np.ndarray, window_px: int) -> np.ndarray:
     """Divide ``gray`` by an estimate of the paper's brightness, returning uint8.
 
@@ -52,25 +46,6 @@ def projection_sharpness(ys: np.ndarray, xs: np.ndarray, angle_deg: float, heigh
     rows -= rows.min(initial=0)
     counts = np.bincount(rows, minlength=1).astype(np.float64)
     return float(np.dot(counts, counts))
-
-
-def estimate_skew_deg(
-    gray: np.ndarray,
-    max_skew_deg: float = 5.0,
-    precision_deg: float = 0.005,
-    min_run_px: int = 25,
-    column_step: int = 2,
-    paper_window_fraction: float = 0.04,
-) -> float:
-    """Estimate the skew of a raw ``gray`` page in degrees (counter-clockwise positive).
-
-    Flattens the paper first (``paper_window_fraction``: window of the paper-brightness
-    estimate, share of the long side), then measures as :func:`skew_of_flattened`.
-    """
-    window = max(15, round(paper_window_fraction * max(gray.shape)))
-    return skew_of_flattened(
-        flatten_illumination(gray, window), max_skew_deg, precision_deg, min_run_px, column_step
-    )
 
 
 def skew_of_flattened(
@@ -161,17 +136,12 @@ def deskew(gray: np.ndarray, skew_deg: float, min_skew_deg: float) -> tuple[np.n
     return rotated, matrix
 
 
-def binarize(gray: np.ndarray, paper_window_px: int, max_ink_level: int = 200) -> np.ndarray:
-    """Ink mask (uint8, 1 = ink) of ``gray`` after flattening uneven light.
-
-    The threshold is Otsu's, but never above ``max_ink_level`` (gray level on flattened
-    paper = 255): on a blank, noisy page Otsu would split the noise itself in two.
-    """
-    return ink_of_flattened(flatten_illumination(gray, paper_window_px), max_ink_level)
-
-
 def ink_of_flattened(flattened: np.ndarray, max_ink_level: int = 200) -> np.ndarray:
-    """Ink mask (uint8, 1 = ink) of a page whose paper is already flattened to white."""
+    """Ink mask (uint8, 1 = ink) of a page whose paper is already flattened to white.
+
+    The threshold is Otsu's, but never above ``max_ink_level`` (gray level; paper = 255): on
+    a blank, noisy page Otsu would split the noise itself in two.
+    """
     otsu_level, _ = cv2.threshold(flattened, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     level = min(float(otsu_level), float(max_ink_level))
     return (flattened <= level).astype(np.uint8)
