@@ -1,5 +1,7 @@
 """The 128 x 512 sample image: exact pixel checks for both modes."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -40,3 +42,21 @@ def test_jpeg_is_8_bit_gray_and_deterministic():
     assert first == formatting.encode_jpeg(image, 95)
     decoded = cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_UNCHANGED)
     assert decoded.shape == (128, 512) and decoded.dtype == np.uint8
+
+
+def test_system_crops_are_cut_from_their_pages(tmp_path):
+    pages = []
+    for page in (1, 2):
+        gray = np.full((100, 200), 255, np.uint8)
+        gray[10:20, 30:60] = page  # a mark whose value names the page
+        cv2.imwrite(str(tmp_path / f"p{page}.png"), gray)
+        pages.append({"page": page, "gray_file": f"p{page}.png"})
+    (tmp_path / "pages.json").write_text(json.dumps({"pages": pages}))
+    rows = [
+        {"page": 1, "deskewed_crop_bbox": [30.0, 10.0, 60.0, 20.0]},
+        {"page": 2, "deskewed_crop_bbox": [30.0, 10.0, 60.0, 20.0]},
+        {"page": 2, "deskewed_crop_bbox": [0.0, 0.0, 10.0, 5.0]},
+    ]
+    crops = list(formatting.iter_system_crops(rows, tmp_path))
+    assert [crop.shape for _, crop in crops] == [(10, 30), (10, 30), (5, 10)]
+    assert (crops[0][1] == 1).all() and (crops[1][1] == 2).all() and (crops[2][1] == 255).all()

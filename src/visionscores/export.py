@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from visionscores.dataset import METADATA_COLUMNS, METADATA_SCHEMA, write_csv, write_table
-from visionscores.fileio import atomic_directory, read_json, write_bytes_atomic
+from visionscores.fileio import atomic_directory, read_gray, read_json, write_bytes_atomic
 from visionscores.quality import REASON_MEANINGS
 
 DEFAULT_SPLIT_FRACTIONS: dict[str, float] = {"train": 0.8, "validation": 0.1, "test": 0.1}
@@ -206,14 +206,10 @@ def phash_of_image(gray: np.ndarray, hash_size: int = 8, oversample: int = 4) ->
 
 def perceptual_hashes(image_paths: Mapping[str, str | Path]) -> dict[str, int]:
     """pHash (:func:`phash_of_image`) per key of ``image_paths`` (e.g. sample_id → JPEG)."""
-    import cv2
 
     hashes = {}
     for key in sorted(image_paths):
-        gray = cv2.imread(str(image_paths[key]), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            raise OSError(f"cannot read image {image_paths[key]}")
-        hashes[key] = phash_of_image(gray)
+        hashes[key] = phash_of_image(read_gray(image_paths[key]))
     return hashes
 
 
@@ -640,7 +636,6 @@ def write_full_pages(
     coordinates of the samples' ``deskewed_crop_bbox``. ``out_dir`` is replaced whole.
     Returns the file names, in page order.
     """
-    import cv2
 
     from visionscores.formatting import encode_jpeg
 
@@ -649,9 +644,7 @@ def write_full_pages(
     names = []
     with atomic_directory(out_dir) as temp_dir:
         for page in sorted(listing["pages"], key=lambda item: item["page"]):
-            gray = cv2.imread(str(clean_dir / page["gray_file"]), cv2.IMREAD_GRAYSCALE)
-            if gray is None:
-                raise OSError(f"cannot read page image {clean_dir / page['gray_file']}")
+            gray = read_gray(clean_dir / page["gray_file"])
             name = page_image_name(piece_id, page["page"])
             (temp_dir / name).write_bytes(encode_jpeg(gray, jpeg_quality))
             names.append(name)
@@ -669,22 +662,14 @@ def write_native_crops(
     """
     import cv2
 
-    clean_dir = Path(clean_dir)
-    listing = read_json(clean_dir / "pages.json")
-    gray_files = {page["page"]: page["gray_file"] for page in listing["pages"]}
+    from visionscores.formatting import iter_system_crops
+
     rows = sorted(rows, key=lambda row: (row["page"], row["system_on_page"]))
     names = []
-    current_page, gray = None, None
     with atomic_directory(out_dir) as temp_dir:
-        for row in rows:
-            if row["page"] != current_page:
-                current_page = row["page"]
-                gray = cv2.imread(str(clean_dir / gray_files[current_page]), cv2.IMREAD_GRAYSCALE)
-                if gray is None:
-                    raise OSError(f"cannot read page image {clean_dir / gray_files[current_page]}")
-            x0, y0, x1, y1 = (round(v) for v in row["deskewed_crop_bbox"])
+        for row, crop in iter_system_crops(rows, clean_dir):
             name = crop_image_name(row["sample_id"])
-            ok, encoded = cv2.imencode(".png", gray[y0:y1, x0:x1], [cv2.IMWRITE_PNG_COMPRESSION, 6])
+            ok, encoded = cv2.imencode(".png", crop, [cv2.IMWRITE_PNG_COMPRESSION, 6])
             if not ok:
                 raise OSError(f"cannot encode crop {name}")
             (temp_dir / name).write_bytes(encoded.tobytes())

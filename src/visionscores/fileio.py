@@ -119,6 +119,16 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def read_gray(path: str | os.PathLike[str]):
+    """An image file as an 8-bit gray array; OSError naming the file if it cannot be read."""
+    import cv2  # here: most users of this module write JSON or Parquet only
+
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise OSError(f"cannot read image {path}")
+    return image
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file written by :func:`write_json_atomic`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
 import cv2
 import numpy as np
+
+from visionscores.fileio import read_gray, read_json
 
 FORMAT_MODES = ("fit", "stretch")
 
@@ -31,6 +37,28 @@ def to_sample(crop: np.ndarray, height_px: int, width_px: int, mode: str = "fit"
     left = (width_px - new_width) // 2
     canvas[top : top + new_height, left : left + new_width] = resized
     return canvas
+
+
+def iter_system_crops(
+    rows: Iterable[Mapping[str, Any]], clean_dir: str | Path
+) -> Iterator[tuple[Mapping[str, Any], np.ndarray]]:
+    """(row, crop) for each system row, cut at ``deskewed_crop_bbox`` from its cleaned page.
+
+    ``clean_dir`` is the piece's clean folder (pages.json names each page's gray image).
+    Rows are taken in the order given; a page is read once per run of rows on it and only
+    one page is held in memory.
+    """
+    clean_dir = Path(clean_dir)
+    gray_files = {
+        page["page"]: page["gray_file"] for page in read_json(clean_dir / "pages.json")["pages"]
+    }
+    current_page, gray = None, None
+    for row in rows:
+        if row["page"] != current_page:
+            current_page = row["page"]
+            gray = read_gray(clean_dir / gray_files[current_page])
+        x0, y0, x1, y1 = (round(v) for v in row["deskewed_crop_bbox"])
+        yield row, gray[y0:y1, x0:x1]
 
 
 def _resize(image: np.ndarray, width_px: int, height_px: int) -> np.ndarray:

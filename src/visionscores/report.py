@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from visionscores.fileio import read_gray
+
 KEPT_COLOR_BGR = (40, 150, 40)
 REJECTED_COLOR_BGR = (40, 40, 220)
 LABEL_HEIGHT_PX = 22
@@ -312,16 +314,13 @@ def contact_sheet(
     samples: Sequence[Mapping[str, Any]], dataset_dir: Path, count: int, seed: int, columns: int
 ):
     """A grid of ``count`` seeded-random kept system images, each labelled with sample_id."""
-    import cv2
 
     chosen = seeded_sample(sorted(samples, key=lambda row: row["sample_id"]), count, seed)
     if not chosen:
         return _message_image("no kept systems")
     images = []
     for row in chosen:
-        gray = cv2.imread(str(dataset_dir / row["image_path"]), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            raise OSError(f"cannot read {dataset_dir / row['image_path']}")
+        gray = read_gray(dataset_dir / row["image_path"])
         images.append(_label(gray, row["sample_id"]))
     return tile(images, columns)
 
@@ -335,7 +334,6 @@ class PageCache:
         self.last: tuple[tuple[str, int], Any] | None = None
 
     def gray(self, piece_id: str, page: int):
-        import cv2
 
         key = (piece_id, page)
         if self.last and self.last[0] == key:
@@ -344,9 +342,7 @@ class PageCache:
         if piece_id not in self.files:
             listing = json.loads((clean_dir / "pages.json").read_text(encoding="utf-8"))
             self.files[piece_id] = {item["page"]: item["gray_file"] for item in listing["pages"]}
-        image = cv2.imread(str(clean_dir / self.files[piece_id][page]), cv2.IMREAD_GRAYSCALE)
-        if image is None:
-            raise OSError(f"cannot read page {page} of {piece_id} in {clean_dir}")
+        image = read_gray(clean_dir / self.files[piece_id][page])
         self.last = (key, image)
         return image
 

@@ -17,6 +17,7 @@ from visionscores.errors import VisionscoresError, failure_record
 from visionscores.fileio import (
     atomic_directory,
     atomic_path,
+    read_gray,
     read_json,
     sha256_of,
     write_json_atomic,
@@ -42,15 +43,6 @@ def _write_png(path: Path, image, compression: int = 1, bilevel: bool = False) -
     with atomic_path(path) as temp_path:
         if not cv2.imwrite(str(temp_path), image, flags):
             raise StageError(f"cannot write {path}")
-
-
-def _read_gray(path: Path):
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise StageError(f"cannot read image {path}")
-    return image
 
 
 # --- acquire -----------------------------------------------------------------------------
@@ -232,7 +224,7 @@ def clean(pages_dir: Path, out_dir: Path, params: Mapping[str, Any]) -> list[flo
     skews = []
     with atomic_directory(out_dir) as temp_dir:
         for page in listing["pages"]:
-            gray = _read_gray(pages_dir / page["file"])
+            gray = read_gray(pages_dir / page["file"])
             deskewed, ink, skew, matrix = cleaning.clean_page(
                 gray,
                 params["max_skew_deg"],
@@ -274,8 +266,8 @@ def segment(
     rows: list[dict[str, Any]] = []
     page_summaries = []
     for page in listing["pages"]:
-        ink = (_read_gray(clean_dir / page["ink_file"]) < 128).astype(np.uint8)
-        darkness = 255 - _read_gray(clean_dir / page["gray_file"])
+        ink = (read_gray(clean_dir / page["ink_file"]) < 128).astype(np.uint8)
+        darkness = 255 - read_gray(clean_dir / page["gray_file"])
         matrix = np.array(page["matrix"], dtype=np.float64)
         result = segmenting.segment_page(
             ink, matrix, page["width"], page["height"], page["skew_deg"], params, darkness
@@ -365,22 +357,14 @@ def format_samples(
     from visionscores import dataset, formatting
 
     rows = [row for row in dataset.read_rows(judged_path) if row["keep"]]
-    listing = read_json(clean_dir / PAGES_FILE)
-    gray_files = {page["page"]: page["gray_file"] for page in listing["pages"]}
     samples = []
-    pages_cache: dict[int, Any] = {}
     with atomic_directory(images_dir) as temp_dir:
-        for system_index, row in enumerate(rows):
-            page = row["page"]
-            if page not in pages_cache:
-                pages_cache.clear()  # one page in memory at a time
-                pages_cache[page] = _read_gray(clean_dir / gray_files[page])
-            gray = pages_cache[page]
-            x0, y0, x1, y1 = (round(v) for v in row["deskewed_crop_bbox"])
+        crops = formatting.iter_system_crops(rows, clean_dir)
+        for system_index, (row, crop) in enumerate(crops):
             image = formatting.to_sample(
-                gray[y0:y1, x0:x1], params["height_px"], params["width_px"], params["mode"]
+                crop, params["height_px"], params["width_px"], params["mode"]
             )
-            identifier = sample_id(row["piece_id"], page, row["system_on_page"])
+            identifier = sample_id(row["piece_id"], row["page"], row["system_on_page"])
             name = f"{identifier}.jpg"
             (temp_dir / name).write_bytes(formatting.encode_jpeg(image, params["jpeg_quality"]))
             relative = (images_dir / name).relative_to(dataset_dir)
