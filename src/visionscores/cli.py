@@ -70,7 +70,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     from visionscores import stages
 
     if args.stage == "acquire":
-        from visionscores.dataset import read_manifest_rows
+        from visionscores.manifest import read_manifest_rows
 
         piece = read_manifest_rows(args.manifest)[args.piece]
         policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from visionscores.fileio import atomic_path, write_bytes_atomic
+from visionscores.imslp_metadata import ENRICHED_COLUMNS
+from visionscores.manifest import read_manifest_rows
 from visionscores.quality import FEATURES
 
 BOX = pa.list_(pa.float64(), 4)
@@ -60,10 +62,7 @@ SAMPLE_FIELDS = [
 FORMATTED_SCHEMA = pa.schema(SYSTEM_FIELDS + SAMPLE_FIELDS)
 
 PIECE_FIELDS = [
-    pa.field("opus", pa.string()),
-    pa.field("year", pa.string()),
-    pa.field("piece_style", pa.string()),
-    pa.field("instrumentation", pa.string()),
+    *(pa.field(column, pa.string()) for column in ENRICHED_COLUMNS),
     pa.field("title", pa.string()),
     pa.field("composer", pa.string()),
     pa.field("key", pa.string()),
@@ -101,10 +100,7 @@ METADATA_COLUMNS = [
     "dpi",
     "skew_deg",
     *FEATURES,
-    "opus",
-    "year",
-    "piece_style",
-    "instrumentation",
+    *ENRICHED_COLUMNS,
     "image_path",
 ]
 METADATA_SCHEMA = pa.schema([_field(name) for name in METADATA_COLUMNS])
@@ -161,12 +157,6 @@ def write_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], path: s
     write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
 
 
-def read_manifest_rows(path: str | Path) -> dict[str, dict[str, str]]:
-    """Manifest rows by piece_id (the manifest was validated when the workflow started)."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        return {row["piece_id"]: row for row in csv.DictReader(handle)}
-
-
 FAILURE_FIELDS = [
     pa.field("piece_id", pa.string()),
     pa.field("title", pa.string()),
@@ -200,7 +190,7 @@ def publish(
             work = {}
         # The manifest's own key wins; the work page fills it only when empty.
         piece["key"] = piece["key"] or work.get("key", "")
-        for column in ("opus", "year", "piece_style", "instrumentation"):
+        for column in ENRICHED_COLUMNS:
             piece[column] = work.get(column, "")
     failures = []
     pages = 0

@@ -13,8 +13,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-import jsonschema
-
 from visionscores.errors import VisionscoresError
 
 MANIFEST_COLUMNS = (
@@ -52,11 +50,26 @@ class Piece:
     @property
     def source_kind(self) -> str:
         """``"url"``, ``"path"`` (relative to the repository) or ``"imslp"`` (by index)."""
-        if not self.source:
-            return "imslp"
-        if urlsplit(self.source).scheme in ("http", "https"):
-            return "url"
-        return "path"
+        return source_kind(self.source)
+
+
+def source_kind(source: str) -> str:
+    """How a manifest ``source`` is fetched: ``"url"``, ``"path"`` or ``"imslp"`` (by index)."""
+    if not source:
+        return "imslp"
+    if urlsplit(source).scheme in ("http", "https"):
+        return "url"
+    return "path"
+
+
+def read_manifest_rows(path: str | Path) -> dict[str, dict[str, str]]:
+    """Manifest rows by piece_id, as text, for the stage commands.
+
+    The workflow validated the manifest (:func:`load_manifest`) when it started; jobs only
+    look up their own row.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return {row["piece_id"]: row for row in csv.DictReader(handle)}
 
 
 def _problem(path: Path, line: int | None, field: str | None, message: str) -> ManifestError:
@@ -93,6 +106,8 @@ def parse_manifest(text: str, path: Path, schema: dict[str, Any]) -> list[Piece]
     unknown = [c for c in header if c not in MANIFEST_COLUMNS]
     if unknown:
         raise _problem(path, 1, None, f"unknown column(s): {', '.join(unknown)}")
+    import jsonschema  # here: stage commands only read rows (read_manifest_rows)
+
     validator = jsonschema.Draft202012Validator(schema)
     pieces: list[Piece] = []
     first_line_of: dict[str, int] = {}

@@ -93,6 +93,8 @@ def acquire(
     the IMSLP file index downloaded. A failure is recorded (``status: failed``, cause,
     message), not raised: later stages pass it on and publish lists it.
     """
+    from visionscores.manifest import source_kind
+
     piece_id = piece["piece_id"]
     source = piece.get("source", "")
     pdf = out_record.with_suffix(".pdf")
@@ -107,7 +109,7 @@ def acquire(
         "user_agent": None,
     }
     try:
-        if source and not source.startswith(("http://", "https://")):
+        if source_kind(source) == "path":
             record.update(_copy_local(piece, pdf, repo_root), origin="repository")
         elif digest := _usable_present_pdf(pdf, (piece.get("sha256") or "").lower()):
             record.update(sha256=digest, bytes=pdf.stat().st_size, origin="present")
@@ -138,7 +140,7 @@ def enrich(
 ) -> dict[str, dict[str, str]]:
     """Fetch (once, cached) the IMSLP work-page metadata of a scenario's pieces."""
     from visionscores import imslp, imslp_metadata
-    from visionscores.dataset import read_manifest_rows
+    from visionscores.manifest import read_manifest_rows
 
     rows = read_manifest_rows(manifest_path).values()
     download_policy = imslp.DownloadPolicy(**policy)
