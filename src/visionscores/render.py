@@ -85,13 +85,14 @@ def _pixmap_to_gray(pixmap: pymupdf.Pixmap) -> np.ndarray:
     return samples.reshape(pixmap.height, pixmap.stride)[:, : pixmap.width].copy()
 
 
-def _refuse_huge_images(page: pymupdf.Page, page_number: int, max_pixels: int) -> None:
-    """Refuse a page whose images declare more than ``max_pixels`` pixels, before decoding.
+def _refuse_huge_images(images: list, page_number: int, max_pixels: int) -> None:
+    """Refuse a page whose images (``get_images(full=True)`` entries) declare more than
+    ``max_pixels`` pixels, before any is decoded.
 
     A few kilobytes of compressed data can declare a gigapixel image (a decompression
     bomb); the declared size is read from the image dictionary without decoding it.
     """
-    for image in page.get_images(full=True):
+    for image in images:
         width, height = image[2], image[3]
         if width * height > max_pixels:
             raise RenderError(
@@ -101,9 +102,11 @@ def _refuse_huge_images(page: pymupdf.Page, page_number: int, max_pixels: int) -
             )
 
 
-def _full_page_image_xref(page: pymupdf.Page) -> tuple[int, float, int] | None:
-    """Return (xref, native dpi, pixels) when the page is one upright scan image, else None."""
-    images = page.get_images(full=True)
+def _full_page_image_xref(page: pymupdf.Page, images: list) -> tuple[int, float] | None:
+    """Return (xref, native dpi) when the page is one upright scan image, else None.
+
+    ``images``: the page's ``get_images(full=True)`` entries.
+    """
     # Without xrefs=True, get_image_info does not hash (so decode) every image.
     infos = page.get_image_info()
     if len(infos) != 1 or len(images) != 1 or page.rotation % 360 != 0:
@@ -117,7 +120,7 @@ def _full_page_image_xref(page: pymupdf.Page) -> tuple[int, float, int] | None:
     if page_area <= 0 or box.width * box.height < FULL_PAGE_IMAGE_COVERAGE * page_area:
         return None
     native_dpi = info["width"] / (box.width / 72.0)
-    return info["xref"], native_dpi, info["width"] * info["height"]
+    return info["xref"], native_dpi
 
 
 def render_at_dpi(page: pymupdf.Page, dpi: float) -> np.ndarray:
@@ -145,21 +148,16 @@ def render_page(
 ) -> tuple[np.ndarray, PageImage]:
     """Render 1-based ``page_number`` to gray; refuse pages above ``max_pixels`` pixels."""
     page = document[page_number - 1]
-    _refuse_huge_images(page, page_number, max_pixels)
-    scan = _full_page_image_xref(page)
+    images = page.get_images(full=True)  # declared sizes only; nothing is decoded
+    _refuse_huge_images(images, page_number, max_pixels)
+    scan = _full_page_image_xref(page, images)
     if scan is not None:
-        xref, native_dpi, pixels = scan
-        if pixels > max_pixels:  # checked before decoding: a small file may hold a huge image
-            raise RenderError(
-                f"page {page_number} holds a scan of {pixels} pixels, above the limit of"
-                f" {max_pixels} pixels (render.max_pixels_per_page)",
-                cause="page-too-large",
-            )
+        xref, native_dpi = scan  # its size was checked by _refuse_huge_images
         try:
             image = _pixmap_to_gray(pymupdf.Pixmap(document, xref))
         except Exception:  # an image MuPDF composes but cannot hand out alone
             image = None
-        if image is not None and image.size <= max_pixels and _extraction_agrees(page, image):
+        if image is not None and _extraction_agrees(page, image):
             height, width = image.shape
             return image, PageImage(
                 page_number, width, height, round(native_dpi, 2), "embedded-image"
