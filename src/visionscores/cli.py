@@ -137,7 +137,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
             args.out_dir,
             args.works,
         )
-        print(f"published {args.scenario}: {stages.describe(counts)}")
+        print(f"published {args.scenario}: {json.dumps(counts, sort_keys=True)}")
         if counts["failed_pieces"]:
             print(
                 f"visionscores: {counts['failed_pieces']} piece(s) failed; see"

@@ -63,23 +63,22 @@ def _clip_box(box: list[float], width: int, height: int) -> list[float]:
 
 def segment_page(
     ink: np.ndarray,
+    darkness: np.ndarray,
     matrix: np.ndarray,
     input_width: int,
     input_height: int,
     skew_deg: float,
     params: Mapping[str, Any] | None = None,
-    darkness: np.ndarray | None = None,
 ) -> PageSegmentation:
     """Find the candidate systems on a deskewed page.
 
     ``ink`` is its binarized ink mask (0/1) and ``darkness`` its flattened gray levels
-    inverted (0 = paper, 255 = ink; the ink mask stands in when absent): staff lines are
+    inverted (0 = paper, 255 = ink): staff lines are
     found on the darkness, which keeps faint lines that binarization loses; the ink joins
     staves into systems. ``matrix`` maps input-image pixels to the deskewed page (from
     :func:`clean.deskew`); ``params`` holds the `segment:` config keys (defaults when absent).
     """
     params = dict(params or {})
-    darkness = staves.as_darkness(ink if darkness is None else darkness)
     metrics = staves.estimate_metrics_from_strokes(darkness)
     result = PageSegmentation(input_width, input_height, skew_deg, metrics)
     if result.metrics is None:
@@ -105,12 +104,13 @@ def segment_page(
             staff.top_px + k * staff.spacing_px for staff in system.staves for k in range(5)
         ]
         left, right = round(system.staff_box[0]), round(system.staff_box[2]) - 1
-        cx0, cy0, cx1, cy1 = (round(v) for v in system.crop_box)
+        crop_top, crop_bottom = round(system.crop_box[1]), round(system.crop_box[3])
         staff_rows = np.unique(
-            np.concatenate([np.arange(round(r) - 1, round(r) + 2) for r in line_rows]) - cy0
+            np.concatenate([np.arange(round(r) - 1, round(r) + 2) for r in line_rows]) - crop_top
         )
+        # Only between the staves' ends: instrument names left of the brace are not text.
         noise, text_likeness = quality.ink_components(
-            ink[cy0:cy1, max(cx0, left) : right + 1], staff_rows, spacing
+            ink[crop_top:crop_bottom, left : right + 1], staff_rows, spacing
         )
         result.features.append(
             {
@@ -156,7 +156,7 @@ def segment_gray_page(
         gray, max_skew_deg, min_skew_deg, paper_window_fraction
     )
     height, width = gray.shape
-    result = segment_page(ink, matrix, width, height, skew, segment_params, 255 - page)
+    result = segment_page(ink, 255 - page, matrix, width, height, skew, segment_params)
     return page_to_json(page_number, result)
 
 

@@ -7,7 +7,6 @@ file. Heavy imports stay inside the functions that need them (a job pays only fo
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -169,8 +168,6 @@ def render(
     A piece that failed before, or whose PDF cannot be rendered, gets a pages.json with no
     pages and the failure.
     """
-    from visionscores import render as rendering
-
     record = read_json(record_path)
     with atomic_directory(out_dir) as temp_dir:
         if record.get("status") != "ok":
@@ -178,7 +175,7 @@ def render(
         else:
             pdf_path = record_path.with_suffix(".pdf")
             try:
-                listing = _render_pages(rendering, pdf_path, temp_dir, dpi, max_pages, max_pixels)
+                listing = _render_pages(pdf_path, temp_dir, dpi, max_pages, max_pixels)
             except VisionscoresError as error:
                 for leftover in temp_dir.iterdir():
                     leftover.unlink()
@@ -187,7 +184,12 @@ def render(
     return listing
 
 
-def _render_pages(rendering, pdf_path: Path, out_dir: Path, dpi, max_pages, max_pixels):
+def _render_pages(
+    pdf_path: Path, out_dir: Path, dpi: float, max_pages: int, max_pixels: int
+) -> dict[str, Any]:
+    """Render every page of a PDF into ``out_dir``; raise StageError with the cause if not."""
+    from visionscores import render as rendering
+
     with rendering.open_pdf(pdf_path) as document:
         if document.page_count > max_pages:
             raise StageError(
@@ -272,7 +274,7 @@ def segment(
         darkness = 255 - read_gray(clean_dir / page["gray_file"])
         matrix = np.array(page["matrix"], dtype=np.float64)
         result = segmenting.segment_page(
-            ink, matrix, page["width"], page["height"], page["skew_deg"], params, darkness
+            ink, darkness, matrix, page["width"], page["height"], page["skew_deg"], params
         )
         metrics = result.metrics
         for index, system in enumerate(result.systems):
@@ -380,8 +382,3 @@ def format_samples(
             )
     dataset.write_table(samples, dataset.FORMATTED_SCHEMA, out_path)
     return len(samples)
-
-
-def describe(value: Any) -> str:
-    """One-line JSON for logs."""
-    return json.dumps(value, sort_keys=True)
