@@ -541,3 +541,21 @@ def test_fake_shows_disclaimer_without_cookie_and_serves_wikitext():
     assert wikitext.startswith("{{#fte:imslppage")
     assert "|Key={{Key|C}}" in wikitext and "*****WORK INFO*****" in wikitext
     assert "missing" in by_title["Missing work"]
+
+
+def test_fetch_text_reads_the_api_politely_and_refuses_other_hosts(tmp_path):
+    from fake_imslp import work_wikitext
+
+    from visionscores.imslp import fetch_text
+
+    works = {"Sonatina (Clementi, Muzio)": work_wikitext()}
+    with FakeImslp(files={}, works=works) as server:
+        policy = policy_for(server, tmp_path)
+        url = f"{server.base_url}/api.php?action=query&prop=revisions&rvprop=content"
+        text = fetch_text(f"{url}&titles=Sonatina%20(Clementi,%20Muzio)&format=json", policy)
+        assert "Op.36 No.1" in text
+        (request,) = server.requests
+        assert request.headers["User-Agent"] == policy.user_agent
+        with pytest.raises(HostNotAllowedError):
+            fetch_text("http://example.org/api.php", policy)
+    assert len(server.requests) == 1  # the refused host was never asked

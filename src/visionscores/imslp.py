@@ -455,6 +455,22 @@ _ANCHOR_RE = re.compile(
 )
 
 
+def _opener_for(host: str | None) -> urllib.request.OpenerDirector:
+    """An opener that follows no redirect by itself (each hop is checked and paced)."""
+    handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+    if host in _LOOPBACK_HOSTS or (host or "").startswith("127."):
+        # Loopback never goes through a proxy, whatever the environment says.
+        handlers.append(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener(*handlers)
+
+
+def _backoff_s(policy: DownloadPolicy, retry_number: int) -> float:
+    """Seconds to wait before retry ``retry_number`` (1-based): doubling, capped, jittered."""
+    base = policy.backoff_base_s * (2 ** (retry_number - 1))
+    # Up to 10 % jitter so that jobs failing together do not retry in lockstep.
+    return min(base, policy.max_backoff_s) * (1.0 + 0.1 * random.random())
+
+
 class _Download:
     """State of one ``fetch_pdf`` call: cookies, retry budget, partial file, resumption."""
 
@@ -521,13 +537,6 @@ class _Download:
                 headers["If-Range"] = self.etag
         return headers
 
-    def _opener(self, host: str | None) -> urllib.request.OpenerDirector:
-        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
-        if host in _LOOPBACK_HOSTS or (host or "").startswith("127."):
-            # Loopback never goes through a proxy, whatever the environment says.
-            handlers.append(urllib.request.ProxyHandler({}))
-        return urllib.request.build_opener(*handlers)
-
     def _remember_cookies(self, url: str, message: http.client.HTTPMessage) -> None:
         # Cookies are kept only from IMSLP hosts, and are sent back only to them.
         if not self.policy.host_allowed(urllib.parse.urlsplit(url).hostname):
@@ -548,7 +557,7 @@ class _Download:
         request = urllib.request.Request(url, headers=self._headers(parts, range_start))
         with self.pacer.hold(host, self.policy.max_retry_after_s) as slot:
             try:
-                response = self._opener(host).open(request, timeout=self.policy.timeout_s)
+                response = _opener_for(host).open(request, timeout=self.policy.timeout_s)
             except urllib.error.HTTPError as error_response:
                 response = error_response
             except urllib.error.URLError as error:
@@ -586,7 +595,9 @@ class _Download:
                     url,
                 )
             # The wait applies to every process using this host, not just this download.
-            slot.defer(wait_s if wait_s is not None else self._backoff_s(self.retries_used + 1))
+            slot.defer(
+                wait_s if wait_s is not None else _backoff_s(self.policy, self.retries_used + 1)
+            )
             raise _Transient("rate-limited", "the server kept answering HTTP 429", url, 429)
         if status >= 500:
             wait_s = parse_retry_after(headers.get("Retry-After"))
@@ -729,11 +740,6 @@ class _Download:
 
     # -- the whole download -----------------------------------------------------------------
 
-    def _backoff_s(self, retry_number: int) -> float:
-        base = self.policy.backoff_base_s * (2 ** (retry_number - 1))
-        # Up to 10 % jitter so that jobs failing together do not retry in lockstep.
-        return min(base, self.policy.max_backoff_s) * (1.0 + 0.1 * random.random())
-
     def run(self) -> _Complete:
         """Follow redirects and IMSLP's intermediate pages until the file is complete."""
         url = self.source_url
@@ -766,7 +772,7 @@ class _Download:
                     ) from transient
                 if transient.cause != "rate-limited":
                     # A 429 already pushed the host's next allowed time back for every process.
-                    time.sleep(self._backoff_s(self.retries_used))
+                    time.sleep(_backoff_s(self.policy, self.retries_used))
                 if self.pdf_url is not None and transient.cause in ("truncated", "timeout"):
                     url = self.pdf_url
                 continue
@@ -774,7 +780,7 @@ class _Download:
             if isinstance(outcome, _Complete):
                 return outcome
             if isinstance(outcome, _Redirect):
-                url = self._follow_redirect(url, outcome.location)
+                url = self._follow_redirect(outcome.location)
                 continue
             if entry_url is None and "Special:ImagefromIndex" in url:
                 entry_url = url
@@ -782,7 +788,7 @@ class _Download:
             disclaimer_accepted = disclaimer_accepted or accepted_now
             url = next_url
 
-    def _follow_redirect(self, from_url: str, location: str) -> str:
+    def _follow_redirect(self, location: str) -> str:
         path = urllib.parse.urlsplit(location).path.lower()
         if path.endswith("/friendlytest.html"):
             raise self.fail(
@@ -1109,17 +1115,15 @@ def fetch_text(url: str, policy: DownloadPolicy, what: str = "metadata") -> str:
             what, "host-not-allowed", f"{what}: host of {url!r} is not allowed", url
         )
     pacer = HostPacer(policy.pace_dir, policy.min_interval_s)
-    handlers: list[urllib.request.BaseHandler] = []
-    if (parts.hostname or "") in _LOOPBACK_HOSTS or (parts.hostname or "").startswith("127."):
-        handlers.append(urllib.request.ProxyHandler({}))
-    opener = urllib.request.build_opener(*handlers)
+    # No redirect is followed: the API answers directly, and a hop could leave the allowlist.
+    opener = _opener_for(parts.hostname)
     request = urllib.request.Request(
         url, headers={"User-Agent": policy.user_agent, "Accept-Encoding": "identity"}
     )
     last_problem = ""
     for attempt in range(policy.max_retries + 1):
         if attempt:
-            time.sleep(min(policy.backoff_base_s * 2 ** (attempt - 1), policy.max_backoff_s))
+            time.sleep(_backoff_s(policy, attempt))
         with pacer.hold(parts.hostname or "", policy.max_retry_after_s) as slot:
             try:
                 with opener.open(request, timeout=policy.timeout_s) as response:
