@@ -1,5 +1,6 @@
 # visionscores: two-handed piano scores (PDF) → a system-segmented image dataset.
-# The data flow (DESIGN.md): acquire → render → clean → segment → judge → format → publish.
+# The data flow (DESIGN.md): acquire → segment (render, clean and segment each page, in
+# memory) → judge → format → publish → export.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -11,7 +12,6 @@ configfile: f"{workflow.basedir}/config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/acquire.smk"
-include: "workflow/rules/pages.smk"
 include: "workflow/rules/systems.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/export.smk"

@@ -28,7 +28,7 @@ from pathlib import Path
 import pymupdf
 
 REPO = Path(__file__).resolve().parent.parent
-STAGES = ("acquire", "render", "clean", "segment", "judge", "format", "publish")
+STAGES = ("acquire", "segment", "judge", "format", "publish")
 DPI = 300
 
 

@@ -2,8 +2,8 @@
 
 Two demo pieces (a vector page and a two-page 1-bit scan) are built once without
 interruption, and once by a run that is killed with SIGKILL (its whole process group, as a
-power loss or the out-of-memory killer would) three times: while render writes a piece's
-pages, while clean writes, and while a dataset folder is written (format or export). After
+power loss or the out-of-memory killer would) three times: while segment writes a piece's
+pages, while format writes a piece's images, and while the report writes its figures. After
 each kill the stale lock is removed (``--unlock``, as Snakemake's message says) and the run
 is started again; the last one runs to completion. After every kill, each output under its
 final name must be complete (JSON parses, tables read, images decode, every page listed in a
@@ -34,13 +34,11 @@ PIECES = ("mozart-k545-exposition", "joplin-maple-leaf-rag")
 SCENARIO = "crash"
 # Kill the run as soon as one of these appears (paths relative to the working directory).
 KILL_POINTS = {
-    "render": "results/pages/.tmp-*",
-    "clean": "results/clean/.tmp-*",
-    "dataset": f"results/dataset/{SCENARIO}/*/.tmp-*",
+    "segment": "results/pages/.tmp-*",
+    "format": f"results/dataset/{SCENARIO}/images/.tmp-*",
+    "report": f"results/report/{SCENARIO}/.tmp-*",
 }
 KILL_WAIT_S = 120.0
-# The images a pages.json lists, by the stage folder it is in (results/pages, results/clean).
-IMAGE_KEYS = {"pages": ("file",), "clean": ("gray_file", "ink_file")}
 
 
 def env(temp: Path) -> dict[str, str]:
@@ -124,13 +122,12 @@ def incomplete_outputs(workdir: Path) -> list[str]:
             try:
                 if path.suffix == ".json":
                     listing = json.loads(path.read_text(encoding="utf-8"))
-                    if path.name == "pages.json":
-                        keys = IMAGE_KEYS.get(path.parent.parent.name, ())
-                        for page, key in ((page, key) for page in listing["pages"] for key in keys):
-                            image = cv2.imread(str(path.parent / page[key]), cv2.IMREAD_GRAYSCALE)
-                            assert image is not None, f"{page[key]} does not decode"
-                            if key == "file":  # a rendered page has the size it records
-                                assert image.shape == (page["height"], page["width"]), page[key]
+                    if path.name == "pages.json":  # segment's listing: every page is there
+                        for page in listing["pages"]:
+                            image = cv2.imread(
+                                str(path.parent / page["file"]), cv2.IMREAD_GRAYSCALE
+                            )
+                            assert image is not None, f"{page['file']} does not decode"
                 elif path.suffix == ".parquet":
                     pq.read_table(path)
                 elif path.suffix in (".png", ".jpg"):

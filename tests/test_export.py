@@ -238,41 +238,6 @@ def test_card_reports_counts_reasons_splits_and_points_the_hub_at_the_shards():
     assert "arXiv:2506.23030" in text and "varies by country" in text
 
 
-# --- auxiliary images ---------------------------------------------------------------------
-
-
-def make_clean_dir(root: Path) -> Path:
-    clean = root / "clean" / "piece-a"
-    clean.mkdir(parents=True)
-    pages = []
-    for page in (1, 2):
-        gray = np.full((300, 200), 255, np.uint8)
-        gray[50:100, 20:180] = 40 * page
-        cv2.imwrite(str(clean / f"page-{page:04d}.gray.png"), gray)
-        pages.append({"page": page, "gray_file": f"page-{page:04d}.gray.png"})
-    (clean / "pages.json").write_text(json.dumps({"pages": pages}))
-    return clean
-
-
-def test_full_pages_and_native_crops_are_named_after_their_samples(tmp_path):
-    clean = make_clean_dir(tmp_path)
-    names = export.write_full_pages(clean, "piece-a", tmp_path / "pages" / "piece-a")
-    assert names == ["piece-a-p001.jpg", "piece-a-p002.jpg"]
-    page = cv2.imread(str(tmp_path / "pages/piece-a/piece-a-p002.jpg"), cv2.IMREAD_UNCHANGED)
-    assert page.shape == (300, 200)
-    rows = [
-        {"sample_id": "piece-a-p002-s01", "page": 2, "system_on_page": 1},
-        {"sample_id": "piece-a-p001-s01", "page": 1, "system_on_page": 1},
-    ]
-    for row in rows:
-        row["deskewed_crop_bbox"] = [10.0, 40.4, 190.0, 110.0]
-    crops = export.write_native_crops(rows, clean, tmp_path / "crops" / "piece-a")
-    assert crops == ["piece-a-p001-s01.png", "piece-a-p002-s01.png"]
-    crop = cv2.imread(str(tmp_path / "crops/piece-a/piece-a-p002-s01.png"), cv2.IMREAD_UNCHANGED)
-    assert crop.shape == (70, 180) and crop[20, 20] == 80
-    assert all(name.startswith(export.page_image_name("piece-a", 1)[:-4]) for name in crops[:1])
-
-
 # --- the whole export ---------------------------------------------------------------------
 
 
@@ -282,17 +247,19 @@ def test_export_keeps_near_duplicates_in_one_split_and_is_byte_identical(tmp_pat
     rejected = dataset_dir / "rejected.parquet"
     write_table(rows, METADATA_SCHEMA, metadata)
     write_table([], REJECTED_SCHEMA, rejected)
-    pages_json = []
+    pages_dirs = []
     for piece in sorted({row["piece_id"] for row in rows}):
-        path = tmp_path / f"{piece}.pages.json"
-        path.write_text(json.dumps({"piece_id": piece, "pages": [{"page": 1}]}))
-        pages_json.append(path)
+        pages_dir = tmp_path / "pages" / piece
+        pages_dir.mkdir(parents=True)
+        listing = {"piece_id": piece, "pages": [{"page": 1}]}
+        (pages_dir / "pages.json").write_text(json.dumps(listing))
+        pages_dirs.append(pages_dir)
     params = {"split_fractions": {"train": 0.5, "test": 0.5}, "split_seed": 3}
     params |= {"near_duplicate_max_hamming": 6, "rows_per_shard": 5}
     outputs = []
     for name in ("one", "two"):
         counts = export.export_dataset(
-            metadata, rejected, pages_json, dataset_dir, tmp_path / name, params
+            metadata, rejected, pages_dirs, dataset_dir, tmp_path / name, params
         )
         outputs.append(
             {

@@ -50,8 +50,8 @@ def test_system_crops_are_cut_from_their_pages(tmp_path):
         gray = np.full((100, 200), 255, np.uint8)
         gray[10:20, 30:60] = page  # a mark whose value names the page
         cv2.imwrite(str(tmp_path / f"p{page}.png"), gray)
-        pages.append({"page": page, "gray_file": f"p{page}.png"})
-    (tmp_path / "pages.json").write_text(json.dumps({"pages": pages}))
+        pages.append({"page": page, "file": f"p{page}.png"})
+    (tmp_path / "pages.json").write_text(json.dumps({"piece_id": "piece-a", "pages": pages}))
     rows = [
         {"page": 1, "deskewed_crop_bbox": [30.0, 10.0, 60.0, 20.0]},
         {"page": 2, "deskewed_crop_bbox": [30.0, 10.0, 60.0, 20.0]},
@@ -60,3 +60,23 @@ def test_system_crops_are_cut_from_their_pages(tmp_path):
     crops = list(formatting.iter_system_crops(rows, tmp_path))
     assert [crop.shape for _, crop in crops] == [(10, 30), (10, 30), (5, 10)]
     assert (crops[0][1] == 1).all() and (crops[1][1] == 2).all() and (crops[2][1] == 255).all()
+
+
+def test_full_pages_are_the_cleaned_pages_named_after_their_samples(tmp_path):
+    pages_dir = tmp_path / "pages" / "piece-a"
+    pages_dir.mkdir(parents=True)
+    listing = []
+    for page in (2, 1):
+        data = formatting.encode_jpeg(np.full((300, 200), 40 * page, np.uint8), 95)
+        (pages_dir / f"page-{page:04d}.jpg").write_bytes(data)
+        listing.append({"page": page, "file": f"page-{page:04d}.jpg"})
+    (pages_dir / "pages.json").write_text(json.dumps({"piece_id": "piece-a", "pages": listing}))
+    out = tmp_path / "dataset-pages"
+    out.mkdir()
+    names = formatting.place_full_pages(pages_dir, out)
+    assert names == ["piece-a-p001.jpg", "piece-a-p002.jpg"]
+    assert names[0] == formatting.page_image_name("piece-a", 1)
+    for page, name in ((1, names[0]), (2, names[1])):
+        # The same bytes: no second encoding of the page.
+        assert (out / name).read_bytes() == (pages_dir / f"page-{page:04d}.jpg").read_bytes()
+    assert formatting.crop_image_name("piece-a-p001-s01") == "piece-a-p001-s01.jpg"

@@ -60,33 +60,27 @@ def make_scenario(root: Path) -> dict:
     """Two pieces, three pages, nine candidates of which two are rejected."""
     rng = np.random.default_rng(0)
     dataset_dir = root / "dataset"
-    judged_paths, pages_paths, clean_dirs, samples, rejected = [], [], [], [], []
+    judged_paths, pages_dirs, samples, rejected = [], [], [], []
     layout = {"piece-a": [1, 2], "piece-b": [1]}
     for piece, pages in layout.items():
-        clean = root / "clean" / piece
-        clean.mkdir(parents=True)
+        pages_dir = root / "pages" / piece
+        pages_dir.mkdir(parents=True)
         listing, judged = [], []
         for page in pages:
             gray = np.full((500, 400), 255, np.uint8)
             gray[rng.random((500, 400)) < 0.05] = 0
-            cv2.imwrite(str(clean / f"page-{page:04d}.gray.png"), gray)
-            listing.append({"page": page, "gray_file": f"page-{page:04d}.gray.png"})
+            cv2.imwrite(str(pages_dir / f"page-{page:04d}.jpg"), gray)
+            listing.append({"page": page, "file": f"page-{page:04d}.jpg"})
             for index in (1, 2, 3):
                 reason = {("piece-a", 2, 3): "narrow", ("piece-b", 1, 1): "n_staves"}.get(
                     (piece, page, index), ""
                 )
                 judged.append(candidate(piece, page, index, keep=not reason, reason=reason))
-        (clean / "pages.json").write_text(json.dumps({"pages": listing}))
-        clean_dirs.append(clean)
+        (pages_dir / "pages.json").write_text(json.dumps({"piece_id": piece, "pages": listing}))
+        pages_dirs.append(pages_dir)
         judged_path = root / "judged" / f"{piece}.parquet"
         write_table(judged, JUDGED_SCHEMA, judged_path)
         judged_paths.append(judged_path)
-        pages_path = root / "systems" / f"{piece}.pages.json"
-        pages_path.parent.mkdir(parents=True, exist_ok=True)
-        pages_path.write_text(
-            json.dumps({"piece_id": piece, "pages": [{"page": page} for page in pages]})
-        )
-        pages_paths.append(pages_path)
         for row in judged:
             if row["keep"]:
                 image_file = dataset_dir / row["image_path"]
@@ -100,9 +94,8 @@ def make_scenario(root: Path) -> dict:
     return {
         "metadata_path": dataset_dir / "metadata.parquet",
         "rejected_path": dataset_dir / "rejected.parquet",
-        "pages_json_paths": pages_paths,
+        "pages_dirs": pages_dirs,
         "judged_paths": judged_paths,
-        "clean_dirs": clean_dirs,
         "samples": samples,
         "rejected": rejected,
     }
@@ -199,12 +192,10 @@ def test_main_parses_the_rule_arguments(tmp_path):
         str(scenario["metadata_path"]),
         "--rejected",
         str(scenario["rejected_path"]),
-        "--pages-json",
-        *map(str, scenario["pages_json_paths"]),
+        "--pages",
+        *map(str, scenario["pages_dirs"]),
         "--judged",
         *map(str, scenario["judged_paths"]),
-        "--clean",
-        *map(str, scenario["clean_dirs"]),
         "--thresholds",
         json.dumps(THRESHOLDS),
         "--out-dir",

@@ -108,11 +108,10 @@ def test_a_threshold_change_reruns_only_judge_format_and_publish(demo_run):
     jobs = scheduled_jobs(snakemake(demo_run, "--dry-run", "--configfile", str(override)))
     pieces = len(json.loads((REPO / "demo/ground_truth.json").read_text())["pieces"])
     # The publish family (tables, hub export, report figures) follows judge and format;
-    # nothing before judge runs again, nor the full pages (cut from cleaned pages).
+    # nothing before judge runs again.
     assert jobs == {
         "judge": pieces,
         "format": pieces,
-        "export_crops": pieces,
         "publish": 1,
         "export": 1,
         "report_figures": 1,
@@ -127,12 +126,12 @@ def test_hub_export_card_and_auxiliary_images(demo_run):
     assert shards
     samples = pq.read_table(dataset / "metadata.parquet").column("sample_id").to_pylist()
     assert sum(pq.read_metadata(shard).num_rows for shard in shards) == len(samples)
-    crops = {path.stem for path in (dataset / "crops").rglob("*.png")}
+    crops = {path.stem for path in (dataset / "crops").rglob("*.jpg")}
     assert crops == set(samples)
     pages = list((dataset / "pages").rglob("*.jpg"))
     assert len(pages) == sum(
         len(json.loads(path.read_text())["pages"])
-        for path in (demo_run / "results/systems").glob("*.pages.json")
+        for path in (demo_run / "results/pages").glob("*/pages.json")
     )
 
 

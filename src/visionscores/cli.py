@@ -85,36 +85,33 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         )
         failed = sum("error" in work for work in works.values())
         print(f"work pages of {args.scenario}: {len(works)} ({failed} could not be fetched)")
-    elif args.stage == "render":
-        listing = stages.render(
-            args.piece, Path(args.record), Path(args.out), args.dpi, args.max_pages, args.max_pixels
+    elif args.stage == "segment":
+        listing = stages.segment(
+            args.piece,
+            Path(args.record),
+            Path(args.pages_out),
+            Path(args.systems_out),
+            args.render,
+            args.clean,
+            args.segment,
         )
         if _report_failure(listing):
             return 0
-        print(f"rendered {args.piece}: {len(listing['pages'])} pages")
-    elif args.stage == "clean":
-        skews = stages.clean(Path(args.pages), Path(args.out), args.params)
-        print(f"cleaned {args.piece}: skew per page (degrees) {skews}")
-    elif args.stage == "segment":
-        count = stages.segment(
-            args.piece,
-            Path(args.clean),
-            Path(args.out),
-            Path(args.pages_out),
-            args.params,
-        )
-        print(f"segmented {args.piece}: {count} candidate systems")
+        candidates = sum(page["candidates"] for page in listing["pages"])
+        print(f"segmented {args.piece}: {len(listing['pages'])} pages, {candidates} candidates")
     elif args.stage == "judge":
         kept, rejected = stages.judge(Path(args.systems), Path(args.out), args.thresholds)
         print(f"judged {args.piece}: {kept} kept, {rejected} rejected")
     elif args.stage == "format":
         count = stages.format_samples(
             Path(args.judged),
-            Path(args.clean),
+            Path(args.pages),
             Path(args.images),
             Path(args.out),
             Path(args.dataset_dir),
             args.params,
+            crops_dir=Path(args.crops) if args.crops else None,
+            full_pages_dir=Path(args.full_pages) if args.full_pages else None,
         )
         print(f"formatted {args.piece}: {count} images")
     elif args.stage == "export":
@@ -187,45 +184,37 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--policy", required=True, help="JSON file of download settings")
     sub.add_argument("--cache-dir", required=True)
     sub.add_argument("--out", required=True)
-    sub = add_stage("render", "PDF pages to gray page images")
+    sub = add_stage("segment", "render, clean and segment every page of a piece")
     sub.add_argument("--record", required=True, help="the acquire record (PDF beside it)")
-    sub.add_argument("--out", required=True)
-    sub.add_argument("--dpi", type=float, required=True)
-    sub.add_argument("--max-pages", type=int, required=True)
-    sub.add_argument("--max-pixels", type=int, required=True)
-    sub = add_stage("clean", "deskew and binarize pages")
-    sub.add_argument("--pages", required=True)
-    sub.add_argument("--out", required=True)
-    sub.add_argument("--params", type=_json_arg, required=True)
-    sub = add_stage("segment", "find candidate systems and their features")
-    sub.add_argument("--clean", required=True)
-    sub.add_argument("--out", required=True)
-    sub.add_argument("--pages-out", required=True)
-    sub.add_argument("--params", type=_json_arg, required=True)
+    sub.add_argument("--pages-out", required=True, help="pages folder to write")
+    sub.add_argument("--systems-out", required=True, help="candidate systems (Parquet)")
+    sub.add_argument("--render", type=_json_arg, required=True, help="dpi, max_pages, max_pixels")
+    sub.add_argument("--clean", type=_json_arg, required=True, help="config clean, JSON")
+    sub.add_argument("--segment", type=_json_arg, required=True, help="config segment, JSON")
     sub = add_stage("judge", "keep or reject each candidate")
     sub.add_argument("--systems", required=True)
     sub.add_argument("--out", required=True)
     sub.add_argument("--thresholds", type=_json_arg, required=True)
     sub = add_stage("format", "cut kept systems into 128 x 512 JPEGs")
     sub.add_argument("--judged", required=True)
-    sub.add_argument("--clean", required=True)
+    sub.add_argument("--pages", required=True, help="the piece's pages folder")
     sub.add_argument("--images", required=True)
     sub.add_argument("--out", required=True)
     sub.add_argument("--dataset-dir", required=True)
     sub.add_argument("--params", type=_json_arg, required=True)
+    sub.add_argument("--crops", help="also write kept systems at native resolution here")
+    sub.add_argument("--full-pages", help="also place the piece's deskewed pages here")
     sub = add_stage("publish", "write a scenario's metadata tables")
     sub.add_argument("--scenario", required=True)
     sub.add_argument("--manifest", required=True)
     sub.add_argument("--judged", nargs="*", default=[])
     sub.add_argument("--formatted", nargs="*", default=[])
-    sub.add_argument("--pages", nargs="*", default=[], help="segment's pages.json per piece")
+    sub.add_argument("--pages", nargs="*", default=[], help="pages folder per piece")
     sub.add_argument("--works", help="enrich's work-page metadata (JSON), if enabled")
     sub.add_argument("--out-dir", required=True)
 
-    sub = add_stage("export", "hub shards, splits and card; full pages; native crops")
-    sub.add_argument(
-        "export_args", nargs=argparse.REMAINDER, help="dataset | pages | crops, and their options"
-    )
+    sub = add_stage("export", "hub shards, splits and card")
+    sub.add_argument("export_args", nargs=argparse.REMAINDER, help="dataset, and its options")
     from visionscores.report import add_arguments as add_report_arguments
 
     add_report_arguments(add_stage("report", "figures and tables for snakemake --report"))

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from visionscores.fileio import atomic_path, write_bytes_atomic
+from visionscores.fileio import atomic_path, read_page_listing, write_bytes_atomic
 from visionscores.imslp_metadata import ENRICHED_COLUMNS
 from visionscores.manifest import read_manifest_rows
 from visionscores.quality import FEATURES
@@ -173,7 +173,7 @@ def publish(
     scenario: str,
     judged_paths: Iterable[str | Path],
     formatted_paths: Iterable[str | Path],
-    page_summary_paths: Iterable[str | Path],
+    pages_dirs: Iterable[str | Path],
     out_dir: str | Path,
     works_path: str | Path | None = None,
 ) -> dict[str, int]:
@@ -194,7 +194,7 @@ def publish(
             piece[column] = work.get(column, "")
     failures = []
     pages = 0
-    summaries = [json.loads(Path(path).read_text()) for path in page_summary_paths]
+    summaries = [read_page_listing(pages_dir) for pages_dir in pages_dirs]
     for summary in sorted(summaries, key=lambda item: item["piece_id"]):
         pages += len(summary["pages"])
         if summary.get("failure"):

@@ -1,5 +1,4 @@
-"""Export: splits by work, near-duplicate detection, Hugging Face shards, the dataset card,
-and the optional auxiliary images (full pages, native-resolution crops).
+"""Export: splits by work, near-duplicate detection, Hugging Face shards, the dataset card.
 
 Everything here is deterministic: equal inputs give byte-identical files (fixed ordering,
 no wall-clock values, fixed Parquet settings). Splits are assigned per work group by a
@@ -28,7 +27,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from visionscores.dataset import METADATA_COLUMNS, METADATA_SCHEMA, write_csv, write_table
-from visionscores.fileio import atomic_directory, read_gray, read_json, write_bytes_atomic
+from visionscores.fileio import (
+    atomic_directory,
+    read_gray,
+    read_page_listing,
+    write_bytes_atomic,
+)
 from visionscores.quality import REASON_MEANINGS
 
 DEFAULT_SPLIT_FRACTIONS: dict[str, float] = {"train": 0.8, "validation": 0.1, "test": 0.1}
@@ -614,76 +618,13 @@ def write_card(path: str | Path, summary: CardSummary) -> None:
     write_bytes_atomic(path, card_text(summary).encode("utf-8"))
 
 
-# --- auxiliary images: full pages and native crops ----------------------------------------
-
-
-def page_image_name(piece_id: str, page: int) -> str:
-    """``{piece_id}-p{page:03d}.jpg``: the prefix of the page's sample_ids."""
-    return f"{piece_id}-p{page:03d}.jpg"
-
-
-def crop_image_name(sample_id: str) -> str:
-    """``{sample_id}.png``: a system crop at native resolution."""
-    return f"{sample_id}.png"
-
-
-def write_full_pages(
-    clean_dir: str | Path, piece_id: str, out_dir: str | Path, jpeg_quality: int = 90
-) -> list[str]:
-    """Write every deskewed gray page of a piece as ``out_dir/{piece_id}-pNNN.jpg``.
-
-    ``clean_dir``: the clean stage's folder (pages.json and gray PNGs). The pages are in the
-    coordinates of the samples' ``deskewed_crop_bbox``. ``out_dir`` is replaced whole.
-    Returns the file names, in page order.
-    """
-
-    from visionscores.formatting import encode_jpeg
-
-    clean_dir = Path(clean_dir)
-    listing = read_json(clean_dir / "pages.json")
-    names = []
-    with atomic_directory(out_dir) as temp_dir:
-        for page in sorted(listing["pages"], key=lambda item: item["page"]):
-            gray = read_gray(clean_dir / page["gray_file"])
-            name = page_image_name(piece_id, page["page"])
-            (temp_dir / name).write_bytes(encode_jpeg(gray, jpeg_quality))
-            names.append(name)
-    return names
-
-
-def write_native_crops(
-    rows: Iterable[Mapping[str, Any]], clean_dir: str | Path, out_dir: str | Path
-) -> list[str]:
-    """Write each kept system, cut from its deskewed page before any resizing, as
-    ``out_dir/{sample_id}.png`` (lossless gray PNG).
-
-    ``rows``: the format stage's rows of one piece (sample_id, page, deskewed_crop_bbox in
-    deskewed-page pixels). ``out_dir`` is replaced whole. Returns the file names.
-    """
-    import cv2
-
-    from visionscores.formatting import iter_system_crops
-
-    rows = sorted(rows, key=lambda row: (row["page"], row["system_on_page"]))
-    names = []
-    with atomic_directory(out_dir) as temp_dir:
-        for row, crop in iter_system_crops(rows, clean_dir):
-            name = crop_image_name(row["sample_id"])
-            ok, encoded = cv2.imencode(".png", crop, [cv2.IMWRITE_PNG_COMPRESSION, 6])
-            if not ok:
-                raise OSError(f"cannot encode crop {name}")
-            (temp_dir / name).write_bytes(encoded.tobytes())
-            names.append(name)
-    return names
-
-
 # --- the whole export --------------------------------------------------------------------
 
 
 def export_dataset(
     metadata_path: str | Path,
     rejected_path: str | Path,
-    pages_json_paths: Iterable[str | Path],
+    pages_dirs: Iterable[str | Path],
     dataset_dir: str | Path,
     out_dir: str | Path,
     params: Mapping[str, Any],
@@ -708,8 +649,8 @@ def export_dataset(
     samples = read_rows(metadata_path)
     rejected = read_rows(rejected_path)
     pages_per_piece = {}
-    for path in pages_json_paths:
-        listing = read_json(path)
+    for pages_dir in pages_dirs:
+        listing = read_page_listing(pages_dir)
         pages_per_piece[listing["piece_id"]] = len(listing["pages"])
 
     hashes = perceptual_hashes(sample_image_paths(samples, dataset_dir))
@@ -762,50 +703,32 @@ def _json_arg(text: str) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Arguments of ``visionscores stage export`` and its auxiliary-image commands."""
+    """Arguments of ``visionscores stage export``."""
     parser = argparse.ArgumentParser(prog="visionscores-export", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     dataset = commands.add_parser("dataset", help="splits, near-duplicates, shards, card")
     dataset.add_argument("--metadata", required=True, help="the scenario's metadata.parquet")
     dataset.add_argument("--rejected", required=True, help="the scenario's rejected.parquet")
-    dataset.add_argument("--pages-json", nargs="+", required=True, help="systems/*.pages.json")
+    dataset.add_argument("--pages", nargs="+", required=True, help="pages folder per piece")
     dataset.add_argument("--dataset-dir", required=True, help="folder image_path is under")
     dataset.add_argument("--out-dir", required=True, help="where data/ and README.md go")
     dataset.add_argument("--params", type=_json_arg, default={}, help="config export, JSON")
-    pages = commands.add_parser("pages", help="a piece's deskewed full pages as JPEG")
-    pages.add_argument("--piece", required=True)
-    pages.add_argument("--clean", required=True, help="the piece's clean folder")
-    pages.add_argument("--out", required=True, help="folder to write (replaced)")
-    pages.add_argument("--jpeg-quality", type=int, default=90)
-    crops = commands.add_parser("crops", help="a piece's kept systems at native resolution")
-    crops.add_argument("--piece", required=True)
-    crops.add_argument("--formatted", required=True, help="the piece's formatted parquet")
-    crops.add_argument("--clean", required=True, help="the piece's clean folder")
-    crops.add_argument("--out", required=True, help="folder to write (replaced)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry: ``dataset``, ``pages`` or ``crops`` (see :func:`build_parser`)."""
+    """Command line entry: ``dataset`` (see :func:`build_parser`)."""
     args = build_parser().parse_args(argv)
     if args.command == "dataset":
         counts = export_dataset(
             args.metadata,
             args.rejected,
-            args.pages_json,
+            args.pages,
             args.dataset_dir,
             args.out_dir,
             args.params,
         )
         print(f"exported: {json.dumps(counts, sort_keys=True)}")
-    elif args.command == "pages":
-        names = write_full_pages(args.clean, args.piece, args.out, args.jpeg_quality)
-        print(f"full pages of {args.piece}: {len(names)}")
-    else:
-        from visionscores.dataset import read_rows
-
-        names = write_native_crops(read_rows(args.formatted), args.clean, args.out)
-        print(f"native crops of {args.piece}: {len(names)}")
     return 0
 
 

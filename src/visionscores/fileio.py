@@ -132,3 +132,15 @@ def read_gray(path: str | os.PathLike[str]):
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file written by :func:`write_json_atomic`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+PAGE_LISTING = "pages.json"
+
+
+def read_page_listing(pages_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``pages.json`` of a piece's pages folder (written by the segment stage).
+
+    Keys: piece_id, pdf_sha256, pages (one dict per page) and failure (None or the
+    piece's failure record).
+    """
+    return read_json(Path(pages_dir) / PAGE_LISTING)

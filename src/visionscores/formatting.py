@@ -1,7 +1,13 @@
-"""Formatting: a system crop to the dataset's fixed image (128 x 512, 8-bit gray, JPEG)."""
+"""Formatting: a system crop to the dataset's fixed image (128 x 512, 8-bit gray, JPEG).
+
+Also the optional auxiliary images cut in the same pass: kept systems at the page's own
+resolution, and the piece's full deskewed pages.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -9,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from visionscores.fileio import read_gray, read_json
+from visionscores.fileio import read_gray, read_page_listing
 
 FORMAT_MODES = ("fit", "stretch")
 
@@ -40,25 +46,53 @@ def to_sample(crop: np.ndarray, height_px: int, width_px: int, mode: str = "fit"
 
 
 def iter_system_crops(
-    rows: Iterable[Mapping[str, Any]], clean_dir: str | Path
+    rows: Iterable[Mapping[str, Any]], pages_dir: str | Path
 ) -> Iterator[tuple[Mapping[str, Any], np.ndarray]]:
     """(row, crop) for each system row, cut at ``deskewed_crop_bbox`` from its cleaned page.
 
-    ``clean_dir`` is the piece's clean folder (pages.json names each page's gray image).
+    ``pages_dir`` is the piece's pages folder (its pages.json names each page's image).
     Rows are taken in the order given; a page is read once per run of rows on it and only
     one page is held in memory.
     """
-    clean_dir = Path(clean_dir)
-    gray_files = {
-        page["page"]: page["gray_file"] for page in read_json(clean_dir / "pages.json")["pages"]
-    }
+    pages_dir = Path(pages_dir)
+    files = {page["page"]: page["file"] for page in read_page_listing(pages_dir)["pages"]}
     current_page, gray = None, None
     for row in rows:
         if row["page"] != current_page:
             current_page = row["page"]
-            gray = read_gray(clean_dir / gray_files[current_page])
+            gray = read_gray(pages_dir / files[current_page])
         x0, y0, x1, y1 = (round(v) for v in row["deskewed_crop_bbox"])
         yield row, gray[y0:y1, x0:x1]
+
+
+def page_image_name(piece_id: str, page: int) -> str:
+    """``{piece_id}-p{page:03d}.jpg``: a full page of the dataset, named like its samples."""
+    return f"{piece_id}-p{page:03d}.jpg"
+
+
+def crop_image_name(sample_id: str) -> str:
+    """``{sample_id}.jpg``: a kept system at the page's resolution, before any resizing."""
+    return f"{sample_id}.jpg"
+
+
+def place_full_pages(pages_dir: str | Path, out_dir: str | Path) -> list[str]:
+    """Place a piece's deskewed pages in ``out_dir`` as ``{piece_id}-pNNN.jpg``.
+
+    The files are the cleaned pages themselves (hard links where the file system allows,
+    copies otherwise): no second encoding. They are in the coordinates of the samples'
+    ``deskewed_crop_bbox``. Returns the file names, in page order.
+    """
+    pages_dir, out_dir = Path(pages_dir), Path(out_dir)
+    listing = read_page_listing(pages_dir)
+    names = []
+    for page in sorted(listing["pages"], key=lambda item: item["page"]):
+        name = page_image_name(listing["piece_id"], page["page"])
+        try:
+            os.link(pages_dir / page["file"], out_dir / name)
+        except OSError:
+            shutil.copyfile(pages_dir / page["file"], out_dir / name)
+        names.append(name)
+    return names
 
 
 def _resize(image: np.ndarray, width_px: int, height_px: int) -> np.ndarray:

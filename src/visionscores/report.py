@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from visionscores.fileio import read_gray
+from visionscores.fileio import read_gray, read_page_listing
 
 KEPT_COLOR_BGR = (40, 150, 40)
 REJECTED_COLOR_BGR = (40, 40, 220)
@@ -71,11 +71,11 @@ OVERLAY_DIR = "overlays"
 # --- inputs ------------------------------------------------------------------------------
 
 
-def read_page_summaries(paths: Iterable[str | Path]) -> dict[str, list[dict[str, Any]]]:
-    """piece_id → its pages (segment's ``{piece}.pages.json``), by piece_id."""
+def read_page_summaries(pages_dirs: Iterable[str | Path]) -> dict[str, list[dict[str, Any]]]:
+    """piece_id → its pages (the ``pages.json`` of segment's pages folders), by piece_id."""
     summaries = {}
-    for path in paths:
-        listing = json.loads(Path(path).read_text(encoding="utf-8"))
+    for pages_dir in pages_dirs:
+        listing = read_page_listing(pages_dir)
         summaries[listing["piece_id"]] = listing["pages"]
     return dict(sorted(summaries.items()))
 
@@ -326,10 +326,10 @@ def contact_sheet(
 
 
 class PageCache:
-    """Deskewed gray pages by (piece_id, page), read from the clean folders on demand."""
+    """Deskewed gray pages by (piece_id, page), read from the pages folders on demand."""
 
-    def __init__(self, clean_dirs: Mapping[str, Path]) -> None:
-        self.clean_dirs = clean_dirs
+    def __init__(self, pages_dirs: Mapping[str, Path]) -> None:
+        self.pages_dirs = pages_dirs
         self.files: dict[str, dict[int, str]] = {}
         self.last: tuple[tuple[str, int], Any] | None = None
 
@@ -338,11 +338,11 @@ class PageCache:
         key = (piece_id, page)
         if self.last and self.last[0] == key:
             return self.last[1]
-        clean_dir = self.clean_dirs[piece_id]
+        pages_dir = self.pages_dirs[piece_id]
         if piece_id not in self.files:
-            listing = json.loads((clean_dir / "pages.json").read_text(encoding="utf-8"))
-            self.files[piece_id] = {item["page"]: item["gray_file"] for item in listing["pages"]}
-        image = read_gray(clean_dir / self.files[piece_id][page])
+            listing = read_page_listing(pages_dir)
+            self.files[piece_id] = {item["page"]: item["file"] for item in listing["pages"]}
+        image = read_gray(pages_dir / self.files[piece_id][page])
         self.last = (key, image)
         return image
 
@@ -430,9 +430,8 @@ def page_overlay(gray, candidates: Sequence[Mapping[str, Any]], width_px: int = 
 def build_report(
     metadata_path: str | Path,
     rejected_path: str | Path,
-    pages_json_paths: Iterable[str | Path],
+    pages_dirs: Iterable[str | Path],
     judged_paths: Iterable[str | Path],
-    clean_dirs: Iterable[str | Path],
     thresholds: Mapping[str, Any],
     out_dir: str | Path,
     dataset_dir: str | Path | None = None,
@@ -443,7 +442,7 @@ def build_report(
 ) -> dict[str, int]:
     """Write every figure and table of the report into ``out_dir`` (see the module doc).
 
-    ``clean_dirs``: the clean stage's folders, named by piece_id; ``thresholds``: config
+    ``pages_dirs``: segment's pages folders, named by piece_id; ``thresholds``: config
     ``judge``; ``dataset_dir``: the folder the metadata's ``image_path`` is relative to
     (default: the metadata's folder). Returns counts for the log.
     """
@@ -457,11 +456,12 @@ def build_report(
     dataset_dir = Path(dataset_dir) if dataset_dir else Path(metadata_path).parent
     samples = pq.read_table(metadata_path).to_pylist()
     rejected = pq.read_table(rejected_path).to_pylist()
-    page_summaries = read_page_summaries(pages_json_paths)
+    pages_dirs = [Path(path) for path in pages_dirs]
+    page_summaries = read_page_summaries(pages_dirs)
     judged = [
         row for path in sorted(map(str, judged_paths)) for row in pq.read_table(path).to_pylist()
     ]
-    pages = PageCache({Path(path).name: Path(path) for path in clean_dirs})
+    pages = PageCache({path.name: path for path in pages_dirs})
 
     funnel = funnel_counts(page_summaries, samples, rejected)
     plot_funnel(funnel, out_dir / "funnel.png")
@@ -508,9 +508,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The report's options (for ``visionscores stage report`` and :func:`main`)."""
     parser.add_argument("--metadata", required=True, help="the scenario's metadata.parquet")
     parser.add_argument("--rejected", required=True, help="the scenario's rejected.parquet")
-    parser.add_argument("--pages-json", nargs="*", default=[], help="segment's pages.json")
+    parser.add_argument("--pages", nargs="*", default=[], help="segment's pages folder per piece")
     parser.add_argument("--judged", nargs="*", default=[], help="judge's parquet per piece")
-    parser.add_argument("--clean", nargs="*", default=[], help="clean folder per piece")
     parser.add_argument("--thresholds", type=_json_arg, required=True, help="config judge")
     parser.add_argument("--out-dir", required=True, help="folder for figures and tables")
     parser.add_argument("--dataset-dir", help="folder image_path is relative to")
@@ -526,9 +525,8 @@ def run(args: argparse.Namespace) -> int:
     counts = build_report(
         args.metadata,
         args.rejected,
-        args.pages_json,
+        args.pages,
         args.judged,
-        args.clean,
         args.thresholds,
         args.out_dir,
         dataset_dir=args.dataset_dir,

@@ -7,6 +7,7 @@ file. Heavy imports stay inside the functions that need them (a job pays only fo
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,34 +15,17 @@ from typing import Any
 
 from visionscores.errors import VisionscoresError, failure_record
 from visionscores.fileio import (
+    PAGE_LISTING,
     atomic_directory,
     atomic_path,
-    read_gray,
     read_json,
     sha256_of,
     write_json_atomic,
 )
 
-PAGES_FILE = "pages.json"
-
 
 class StageError(VisionscoresError):
     """A piece that cannot go through a stage; the message names the piece and the cause."""
-
-
-def _page_name(page: int, kind: str) -> str:
-    return f"page-{page:04d}.{kind}.png"
-
-
-def _write_png(path: Path, image, compression: int = 1, bilevel: bool = False) -> None:
-    import cv2
-
-    flags = [cv2.IMWRITE_PNG_COMPRESSION, compression]
-    if bilevel:
-        flags += [cv2.IMWRITE_PNG_BILEVEL, 1]
-    with atomic_path(path) as temp_path:
-        if not cv2.imwrite(str(temp_path), image, flags):
-            raise StageError(f"cannot write {path}")
 
 
 # --- acquire -----------------------------------------------------------------------------
@@ -153,43 +137,82 @@ def enrich(
     return works
 
 
-# --- render ------------------------------------------------------------------------------
+# --- segment: render, clean and segment each page in memory -----------------------------
 
 
-def _failed_listing(failure: Mapping[str, str]) -> dict[str, Any]:
-    return {"pdf_sha256": None, "pages": [], "failure": dict(failure)}
+def page_file_name(page: int) -> str:
+    """File name of a piece's cleaned page in its pages folder."""
+    return f"page-{page:04d}.jpg"
 
 
-def render(
-    piece_id: str, record_path: Path, out_dir: Path, dpi: float, max_pages: int, max_pixels: int
+def _failed_listing(piece_id: str, failure: Mapping[str, str]) -> dict[str, Any]:
+    return {"piece_id": piece_id, "pdf_sha256": None, "pages": [], "failure": dict(failure)}
+
+
+def segment(
+    piece_id: str,
+    record_path: Path,
+    pages_dir: Path,
+    out_systems: Path,
+    render_params: Mapping[str, Any],
+    clean_params: Mapping[str, Any],
+    segment_params: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Render every page of the piece's PDF into ``out_dir`` (gray PNGs and pages.json).
+    """Render, clean and segment every page of a piece; write its pages and candidates.
 
-    A piece that failed before, or whose PDF cannot be rendered, gets a pages.json with no
-    pages and the failure.
+    Each page goes from the PDF to candidate systems in memory (no image files in between:
+    writing and reading them again cost more than the work itself). Writes ``pages_dir``
+    (each deskewed gray page, paper flattened to white, as JPEG, and ``pages.json``: per
+    page its size, dpi, origin, skew, the matrix from the rendered page to the deskewed
+    one, the staff units and the number of candidates) and ``out_systems`` (one row per
+    candidate: geometry and features, no verdict). A piece that failed before, or whose PDF
+    cannot be rendered, gets a listing with no pages and the failure, and no candidates.
     """
+    from visionscores import dataset
+
     record = read_json(record_path)
-    with atomic_directory(out_dir) as temp_dir:
+    rows: list[dict[str, Any]] = []
+    with atomic_directory(pages_dir) as temp_dir:
         if record.get("status") != "ok":
-            listing = _failed_listing(record["failure"])
+            listing = _failed_listing(piece_id, record["failure"])
         else:
-            pdf_path = record_path.with_suffix(".pdf")
             try:
-                listing = _render_pages(pdf_path, temp_dir, dpi, max_pages, max_pixels)
+                listing = _segment_pdf(
+                    piece_id,
+                    record_path.with_suffix(".pdf"),
+                    temp_dir,
+                    rows,
+                    render_params,
+                    clean_params,
+                    segment_params,
+                )
             except VisionscoresError as error:
                 for leftover in temp_dir.iterdir():
                     leftover.unlink()
-                listing = _failed_listing(failure_record(piece_id, "render", error))
-        write_json_atomic(temp_dir / PAGES_FILE, listing)
+                rows.clear()
+                listing = _failed_listing(piece_id, failure_record(piece_id, "render", error))
+        write_json_atomic(temp_dir / PAGE_LISTING, listing)
+    dataset.write_table(rows, dataset.SYSTEMS_SCHEMA, out_systems)
     return listing
 
 
-def _render_pages(
-    pdf_path: Path, out_dir: Path, dpi: float, max_pages: int, max_pixels: int
+def _segment_pdf(
+    piece_id: str,
+    pdf_path: Path,
+    out_dir: Path,
+    rows: list[dict[str, Any]],
+    render_params: Mapping[str, Any],
+    clean_params: Mapping[str, Any],
+    segment_params: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Render every page of a PDF into ``out_dir``; raise StageError with the cause if not."""
-    from visionscores import render as rendering
+    """Segment every page of a PDF, appending candidates to ``rows``; return the listing.
 
+    Raises StageError with the cause when the PDF or one of its pages cannot be rendered.
+    """
+    from visionscores import render as rendering
+    from visionscores.formatting import encode_jpeg
+
+    max_pages = render_params["max_pages"]
     with rendering.open_pdf(pdf_path) as document:
         if document.page_count > max_pages:
             raise StageError(
@@ -197,10 +220,13 @@ def _render_pages(
                 " (render.max_pages)",
                 cause="too-many-pages",
             )
+        pdf_sha256 = sha256_of(pdf_path)
         pages = []
         for page_number in range(1, document.page_count + 1):
             try:
-                image, info = rendering.render_page(document, page_number, dpi, max_pixels)
+                image, info = rendering.render_page(
+                    document, page_number, render_params["dpi"], render_params["max_pixels"]
+                )
             except VisionscoresError as error:
                 raise StageError(f"{pdf_path}: {error}", cause=error.cause) from error
             except Exception as error:  # MuPDF errors on a damaged page
@@ -208,115 +234,71 @@ def _render_pages(
                     f"{pdf_path}: page {page_number} cannot be rendered ({error})",
                     cause="corrupt-page",
                 ) from error
-            name = _page_name(page_number, "page")
-            _write_png(out_dir / name, image)
-            pages.append({**rendering.page_record(info), "file": name})
-    return {"pdf_sha256": sha256_of(pdf_path), "pages": pages, "failure": None}
+            page = {**rendering.page_record(info), "file": page_file_name(page_number)}
+            candidates = {"piece_id": piece_id, "pdf_sha256": pdf_sha256, "rows": rows}
+            cleaned = _segment_page_image(image, page, candidates, clean_params, segment_params)
+            (out_dir / page["file"]).write_bytes(
+                encode_jpeg(cleaned, clean_params["page_jpeg_quality"])
+            )
+            pages.append(page)
+    return {"piece_id": piece_id, "pdf_sha256": pdf_sha256, "pages": pages, "failure": None}
 
 
-# --- clean -------------------------------------------------------------------------------
+def _segment_page_image(
+    image,
+    page: dict[str, Any],
+    candidates: Mapping[str, Any],
+    clean_params: Mapping[str, Any],
+    segment_params: Mapping[str, Any],
+):
+    """Clean and segment one rendered page; return the cleaned page.
 
-
-def clean(pages_dir: Path, out_dir: Path, params: Mapping[str, Any]) -> list[float]:
-    """Flatten, deskew and binarize each page; write gray + ink PNGs and the skew per page.
-
-    The gray page keeps the scan's gray levels with its paper flattened to white.
+    Fills in ``page`` (skew, matrix, staff units, number of candidates) and appends the
+    page's candidates to ``candidates["rows"]`` (with the piece_id and pdf_sha256 given).
     """
     from visionscores import clean as cleaning
-
-    listing = read_json(pages_dir / PAGES_FILE)
-    skews = []
-    with atomic_directory(out_dir) as temp_dir:
-        for page in listing["pages"]:
-            gray = read_gray(pages_dir / page["file"])
-            deskewed, ink, skew, matrix = cleaning.clean_page(
-                gray,
-                params["max_skew_deg"],
-                params["min_skew_deg"],
-                params["paper_window_fraction"],
-            )
-            gray_name = _page_name(page["page"], "gray")
-            ink_name = _page_name(page["page"], "ink")
-            _write_png(temp_dir / gray_name, deskewed)
-            _write_png(temp_dir / ink_name, (1 - ink) * 255, bilevel=True)
-            page.update(
-                skew_deg=skew,
-                matrix=[[round(v, 10) for v in row] for row in matrix.tolist()],
-                gray_file=gray_name,
-                ink_file=ink_name,
-            )
-            skews.append(skew)
-        write_json_atomic(temp_dir / PAGES_FILE, listing)
-    return skews
-
-
-# --- segment -----------------------------------------------------------------------------
-
-
-def segment(
-    piece_id: str, clean_dir: Path, out_systems: Path, out_pages: Path, params: Mapping[str, Any]
-) -> int:
-    """Find candidate systems on every cleaned page; write their geometry and features.
-
-    Staff lines are found on the cleaned gray page (paper flattened), the ink mask joins
-    staves.
-    """
-    import numpy as np
-
-    from visionscores import dataset
     from visionscores import segment as segmenting
 
-    listing = read_json(clean_dir / PAGES_FILE)
-    rows: list[dict[str, Any]] = []
-    page_summaries = []
-    for page in listing["pages"]:
-        ink = (read_gray(clean_dir / page["ink_file"]) < 128).astype(np.uint8)
-        darkness = 255 - read_gray(clean_dir / page["gray_file"])
-        matrix = np.array(page["matrix"], dtype=np.float64)
-        result = segmenting.segment_page(
-            ink, darkness, matrix, page["width"], page["height"], page["skew_deg"], params
-        )
-        metrics = result.metrics
-        for index, system in enumerate(result.systems):
-            rows.append(
-                {
-                    "piece_id": piece_id,
-                    "pdf_sha256": listing["pdf_sha256"],
-                    "page": page["page"],
-                    "system_on_page": index + 1,
-                    "reading_index": len(rows),
-                    "n_staves": system.n_staves,
-                    "staff_bbox": result.staff_boxes[index],
-                    "crop_bbox": result.crop_boxes[index],
-                    "deskewed_crop_bbox": [round(v, 1) for v in system.crop_box],
-                    "page_width": page["width"],
-                    "page_height": page["height"],
-                    "dpi": page["dpi"],
-                    "skew_deg": page["skew_deg"],
-                    "staff_spacing_px": round(system.spacing_px, 3),
-                    "line_thickness_px": round(metrics.line_thickness_px, 3),
-                    **result.features[index],
-                }
-            )
-        page_summaries.append(
+    cleaned, ink, skew, matrix = cleaning.clean_page(
+        image,
+        clean_params["max_skew_deg"],
+        clean_params["min_skew_deg"],
+        clean_params["paper_window_fraction"],
+    )
+    result = segmenting.segment_page(
+        ink, 255 - cleaned, matrix, page["width"], page["height"], skew, segment_params
+    )
+    metrics = result.metrics
+    rows = candidates["rows"]
+    for index, system in enumerate(result.systems):
+        rows.append(
             {
+                "piece_id": candidates["piece_id"],
+                "pdf_sha256": candidates["pdf_sha256"],
                 "page": page["page"],
-                "width": page["width"],
-                "height": page["height"],
+                "system_on_page": index + 1,
+                "reading_index": len(rows),
+                "n_staves": system.n_staves,
+                "staff_bbox": result.staff_boxes[index],
+                "crop_bbox": result.crop_boxes[index],
+                "deskewed_crop_bbox": [round(v, 1) for v in system.crop_box],
+                "page_width": page["width"],
+                "page_height": page["height"],
                 "dpi": page["dpi"],
-                "origin": page["origin"],
-                "skew_deg": page["skew_deg"],
-                "staff_spacing_px": round(metrics.staff_spacing_px, 3) if metrics else None,
-                "line_thickness_px": round(metrics.line_thickness_px, 3) if metrics else None,
-                "candidates": len(result.systems),
+                "skew_deg": skew,
+                "staff_spacing_px": round(system.spacing_px, 3),
+                "line_thickness_px": round(metrics.line_thickness_px, 3),
+                **result.features[index],
             }
         )
-    dataset.write_table(rows, dataset.SYSTEMS_SCHEMA, out_systems)
-    write_json_atomic(
-        out_pages,
-        {"piece_id": piece_id, "pages": page_summaries, "failure": listing.get("failure")},
+    page.update(
+        skew_deg=skew,
+        matrix=[[round(v, 10) for v in row] for row in matrix.tolist()],
+        staff_spacing_px=round(metrics.staff_spacing_px, 3) if metrics else None,
+        line_thickness_px=round(metrics.line_thickness_px, 3) if metrics else None,
+        candidates=len(result.systems),
     )
-    return len(rows)
+    return cleaned
 
 
 # --- judge -------------------------------------------------------------------------------
@@ -351,19 +333,29 @@ def sample_id(piece_id: str, page: int, system_on_page: int) -> str:
 
 def format_samples(
     judged_path: Path,
-    clean_dir: Path,
+    pages_dir: Path,
     images_dir: Path,
     out_path: Path,
     dataset_dir: Path,
     params: Mapping[str, Any],
+    crops_dir: Path | None = None,
+    full_pages_dir: Path | None = None,
 ) -> int:
-    """Cut each kept system from its deskewed page and save the 128 x 512 JPEG."""
+    """Cut each kept system from its deskewed page and save the 128 x 512 JPEG.
+
+    With ``crops_dir``, each kept system is also saved there uncut by any resizing (at the
+    page's resolution, ``{sample_id}.jpg``); with ``full_pages_dir``, the piece's deskewed
+    pages are placed there as ``{piece_id}-pNNN.jpg``. Both in the pass that reads the
+    pages for the samples.
+    """
     from visionscores import dataset, formatting
 
     rows = [row for row in dataset.read_rows(judged_path) if row["keep"]]
     samples = []
-    with atomic_directory(images_dir) as temp_dir:
-        crops = formatting.iter_system_crops(rows, clean_dir)
+    with contextlib.ExitStack() as outputs:
+        temp_dir = outputs.enter_context(atomic_directory(images_dir))
+        crops_temp = outputs.enter_context(atomic_directory(crops_dir)) if crops_dir else None
+        crops = formatting.iter_system_crops(rows, pages_dir)
         for system_index, (row, crop) in enumerate(crops):
             image = formatting.to_sample(
                 crop, params["height_px"], params["width_px"], params["mode"]
@@ -371,6 +363,9 @@ def format_samples(
             identifier = sample_id(row["piece_id"], row["page"], row["system_on_page"])
             name = f"{identifier}.jpg"
             (temp_dir / name).write_bytes(formatting.encode_jpeg(image, params["jpeg_quality"]))
+            if crops_temp is not None:
+                crop_bytes = formatting.encode_jpeg(crop, params["jpeg_quality"])
+                (crops_temp / formatting.crop_image_name(identifier)).write_bytes(crop_bytes)
             relative = (images_dir / name).relative_to(dataset_dir)
             samples.append(
                 {
@@ -379,6 +374,10 @@ def format_samples(
                     "system_index": system_index,
                     "image_path": relative.as_posix(),
                 }
+            )
+        if full_pages_dir:
+            formatting.place_full_pages(
+                pages_dir, outputs.enter_context(atomic_directory(full_pages_dir))
             )
     dataset.write_table(samples, dataset.FORMATTED_SCHEMA, out_path)
     return len(samples)

@@ -129,13 +129,49 @@ def print_failures(failures_csv):
             )
 
 
+def render_params():
+    """What render needs of config render, as one canonical JSON string."""
+    render = config["render"]
+    return json.dumps(
+        {
+            "dpi": render["dpi"],
+            "max_pages": render["max_pages"],
+            "max_pixels": render["max_pixels_per_page"],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+AUXILIARY_IMAGES = {
+    "crops": ("native_crops", f"{DATASET}/crops/{{piece}}"),
+    "full_pages": ("full_pages", f"{DATASET}/pages/{{piece}}"),
+}
+
+
+def auxiliary_image_outputs():
+    """format's extra folders (native crops, full pages) that config export switches on."""
+    return {
+        name: directory(pattern)
+        for name, (key, pattern) in AUXILIARY_IMAGES.items()
+        if config["export"][key]
+    }
+
+
+def auxiliary_image_options(wildcards, output):
+    """format's options naming those folders (`--crops DIR --full-pages DIR`)."""
+    return " ".join(
+        f"--{name.replace('_', '-')} {shlex.quote(output[name])}"
+        for name, (key, _) in AUXILIARY_IMAGES.items()
+        if config["export"][key]
+    )
+
+
 def export_outputs():
-    """The hub folder, plus full pages and native crops when config export switches them on."""
+    """The hub folder, plus the full pages and native crops config export switches on."""
     outputs = list(rules.export.output)
-    if config["export"]["full_pages"]:
-        outputs += per_piece(rules.export_pages.output.pages)
-    if config["export"]["native_crops"]:
-        outputs += per_piece(rules.export_crops.output.crops)
+    for name in auxiliary_image_outputs():
+        outputs += per_piece(getattr(rules.format.output, name))
     return outputs
 
 

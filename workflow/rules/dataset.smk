@@ -1,11 +1,13 @@
-# format: kept systems to 128 x 512 JPEGs; publish: a scenario's metadata tables.
+# format: kept systems to 128 x 512 JPEGs (and, by config export, at native resolution, and
+# the full pages); publish: a scenario's metadata tables.
 
 
 rule format:
     input:
         judged=rules.judge.output.judged,
-        clean=rules.clean.output.clean,
+        pages=rules.segment.output.pages,
     output:
+        **auxiliary_image_outputs(),
         images=directory(f"{DATASET}/images/{{piece}}"),
         samples=f"{RESULTS}/formatted/{{piece}}.parquet",
     log:
@@ -19,10 +21,12 @@ rule format:
     params:
         format=as_json("format"),
         dataset=lambda wildcards, output: Path(output.images).parent.parent,
+        auxiliary=auxiliary_image_options,
     shell:
         "visionscores stage format --piece {wildcards.piece} --judged {input.judged:q}"
-        " --clean {input.clean:q} --images {output.images:q} --out {output.samples:q}"
-        " --dataset-dir {params.dataset:q} --params {params.format:q} > {log:q} 2>&1"
+        " --pages {input.pages:q} --images {output.images:q} --out {output.samples:q}"
+        " --dataset-dir {params.dataset:q} --params {params.format:q} {params.auxiliary}"
+        " > {log:q} 2>&1"
 
 
 rule publish:

@@ -1,5 +1,4 @@
-# export: Hugging Face shards, splits, near-duplicates and the dataset card of a scenario;
-# optionally the deskewed full pages and the native-resolution system crops, per piece.
+# export: Hugging Face shards, splits, near-duplicates and the dataset card of a scenario.
 EXPORT = config["export"]
 EXPORT_DATASET_PARAMS = json.dumps(
     {
@@ -40,42 +39,6 @@ rule export:
         out_dir=lambda wildcards, output: Path(output.card).parent,
     shell:
         "visionscores stage export dataset --metadata {input.metadata:q}"
-        " --rejected {input.rejected:q} --pages-json {input.pages:q}"
+        " --rejected {input.rejected:q} --pages {input.pages:q}"
         " --dataset-dir {params.dataset_dir:q} --out-dir {params.out_dir:q}"
         " --params {params.export:q} > {log:q} 2>&1"
-
-
-rule export_pages:
-    input:
-        clean=rules.clean.output.clean,
-    output:
-        pages=directory(f"{DATASET}/pages/{{piece}}"),
-    log:
-        f"{RESULTS}/logs/export_pages/{{piece}}.log",
-    conda:
-        "../../envs/visionscores.yaml"
-    resources:
-        mem_mb=800,
-    params:
-        quality=EXPORT["page_jpeg_quality"],
-    shell:
-        "visionscores stage export pages --piece {wildcards.piece} --clean {input.clean:q}"
-        " --out {output.pages:q} --jpeg-quality {params.quality} > {log:q} 2>&1"
-
-
-rule export_crops:
-    input:
-        formatted=rules.format.output.samples,
-        clean=rules.clean.output.clean,
-    output:
-        crops=directory(f"{DATASET}/crops/{{piece}}"),
-    log:
-        f"{RESULTS}/logs/export_crops/{{piece}}.log",
-    conda:
-        "../../envs/visionscores.yaml"
-    resources:
-        mem_mb=800,
-    shell:
-        "visionscores stage export crops --piece {wildcards.piece}"
-        " --formatted {input.formatted:q} --clean {input.clean:q} --out {output.crops:q}"
-        " > {log:q} 2>&1"

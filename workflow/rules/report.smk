@@ -1,6 +1,6 @@
 # report: figures and tables of a scenario for `snakemake --report report.html`.
-# Built from the published tables and each piece's page summaries, judged candidates and
-# cleaned pages; reruns when any of them, or the judge thresholds, change.
+# Built from the published tables and each piece's pages (summaries and cleaned pages) and
+# judged candidates; reruns when any of them, or the judge thresholds, change.
 
 REPORT = f"{RESULTS}/report/{SCENARIO}"
 REPORT_SETTINGS = config["report"]
@@ -12,7 +12,6 @@ rule report_figures:
         rejected=rules.publish.output.rejected,
         pages=per_piece(rules.segment.output.pages),
         judged=per_piece(rules.judge.output.judged),
-        clean=per_piece(rules.clean.output.clean),
     output:
         funnel=report(
             f"{REPORT}/funnel.png",
@@ -87,7 +86,7 @@ rule report_figures:
         overlay_pages=REPORT_SETTINGS["overlay_pages"],
     shell:
         "visionscores stage report --metadata {input.metadata:q} --rejected {input.rejected:q}"
-        " --pages-json {input.pages:q} --judged {input.judged:q} --clean {input.clean:q}"
+        " --pages {input.pages:q} --judged {input.judged:q}"
         " --thresholds {params.thresholds:q} --dataset-dir {params.dataset_dir:q}"
         " --out-dir {params.out_dir:q} --seed {params.seed}"
         " --contact-sheet {params.contact_sheet} --gallery-per-reason {params.gallery_per_reason}"

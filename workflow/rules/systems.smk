@@ -1,12 +1,13 @@
-# segment: candidate systems with geometry and measured features; judge: keep or reject.
+# segment: each page of a piece rendered, cleaned (flattened, deskewed) and segmented in
+# memory into candidate systems with geometry and measured features; judge: keep or reject.
 
 
 rule segment:
     input:
-        clean=rules.clean.output.clean,
+        record=rules.acquire.output.record,
     output:
+        pages=directory(f"{RESULTS}/pages/{{piece}}"),
         systems=f"{RESULTS}/systems/{{piece}}.parquet",
-        pages=f"{RESULTS}/systems/{{piece}}.pages.json",
     log:
         f"{RESULTS}/logs/segment/{{piece}}.log",
     benchmark:
@@ -16,10 +17,15 @@ rule segment:
     resources:
         mem_mb=800,
     params:
+        render=render_params(),
+        clean=as_json("clean"),
         segment=as_json("segment"),
+        # Reruns everything after acquire when the package's outputs change shape.
+        outputs_version=OUTPUTS_VERSION,
     shell:
-        "visionscores stage segment --piece {wildcards.piece} --clean {input.clean:q}"
-        " --out {output.systems:q} --pages-out {output.pages:q} --params {params.segment:q}"
+        "visionscores stage segment --piece {wildcards.piece} --record {input.record:q}"
+        " --pages-out {output.pages:q} --systems-out {output.systems:q}"
+        " --render {params.render:q} --clean {params.clean:q} --segment {params.segment:q}"
         " > {log:q} 2>&1"
 
 
