@@ -32,9 +32,10 @@ def flatten_illumination(gray: np.ndarray, window_px: int) -> np.ndarray:
     size = max(3, (window_px // 4) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
+    if paper.min() == 255:
+        return gray  # white paper already (a rendered vector page): nothing to divide
     paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
-    flattened = gray.astype(np.float32) * (255.0 / np.maximum(paper.astype(np.float32), 1.0))
-    return np.clip(flattened, 0, 255).astype(np.uint8)
+    return cv2.divide(gray, np.maximum(paper, 1), scale=255.0)
 
 
 def projection_sharpness(ys: np.ndarray, xs: np.ndarray, angle_deg: float, height: int) -> float:
@@ -144,7 +145,8 @@ def ink_of_flattened(flattened: np.ndarray, max_ink_level: int = 200) -> np.ndar
     """
     otsu_level, _ = cv2.threshold(flattened, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     level = min(float(otsu_level), float(max_ink_level))
-    return (flattened <= level).astype(np.uint8)
+    _, ink = cv2.threshold(flattened, level, 1, cv2.THRESH_BINARY_INV)  # 1 where <= level
+    return ink
 
 
 def map_box_back(box: tuple[float, float, float, float], matrix: np.ndarray) -> list[float]:

@@ -125,7 +125,8 @@ def long_horizontal_strokes(
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (max(1, int(min_length_px)), 1))
     opened = cv2.morphologyEx(darkness, cv2.MORPH_OPEN, kernel)
     level, _ = cv2.threshold(opened, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    return (opened > max(level, min_contrast)).astype(np.uint8)
+    _, strokes = cv2.threshold(opened, max(level, min_contrast), 1, cv2.THRESH_BINARY)
+    return strokes
 
 
 def estimate_metrics_from_strokes(darkness: np.ndarray) -> StaffMetrics | None:
@@ -226,6 +227,22 @@ def _trace_extent(
     return left, right, fill
 
 
+def strip_column_sums(mask: np.ndarray, strip_width: int) -> np.ndarray:
+    """Row sums of ``mask`` within each vertical strip of ``strip_width`` columns.
+
+    Returns (height, n_strips) int32; the last strip may be narrower.
+    """
+    height, width = mask.shape
+    full = width // strip_width
+    sums = (
+        mask[:, : full * strip_width].reshape(height, full, strip_width).sum(axis=2, dtype=np.int32)
+    )
+    if full * strip_width < width:
+        rest = mask[:, full * strip_width :].sum(axis=1, dtype=np.int32)
+        sums = np.concatenate([sums, rest[:, None]], axis=1)
+    return sums
+
+
 def find_staves(
     ink: np.ndarray,
     metrics: StaffMetrics,
@@ -268,7 +285,7 @@ def find_staves(
     )
     strip_width = max(8, round(strip_width_sp * spacing))
     strip_starts = np.arange(0, width, strip_width)
-    strip_sums = np.add.reduceat(strokes.astype(np.int32), strip_starts, axis=1)
+    strip_sums = strip_column_sums(strokes, strip_width)
     strip_widths = np.diff(np.append(strip_starts, width))
     max_line_thickness = max(2.5 * thickness + 2, 0.35 * spacing)
 
