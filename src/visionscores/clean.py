@@ -54,7 +54,7 @@ def skew_of_flattened(
     max_skew_deg: float = 5.0,
     precision_deg: float = 0.005,
     min_run_px: int = 25,
-    column_step: int = 2,
+    column_bin: int = 4,
     coarse_points: int = 40_000,
 ) -> float:
     """Estimate the skew in degrees (counter-clockwise positive) of a flattened page.
@@ -66,7 +66,8 @@ def skew_of_flattened(
     precision_deg : step of the finest search, degrees.
     min_run_px : shortest horizontal run kept as a stroke, pixels. A line of thickness t
         tilted by a stays a run of about t / tan(a) pixels: 25 px keeps 2.2 px lines up to 5°.
-    column_step : keep every n-th column of stroke pixels (speed).
+    column_bin : columns averaged into one while strokes are looked for (speed); each binned
+        column counts as one point at its centre. Rows stay exact, and they carry the angle.
     coarse_points : points used by the coarse search steps (speed); the last step uses all.
 
     Strokes are found on gray levels (see :func:`staves.long_horizontal_strokes`), so the
@@ -75,9 +76,12 @@ def skew_of_flattened(
     """
     from visionscores.staves import long_horizontal_strokes
 
-    strokes = long_horizontal_strokes(255 - flattened, min_run_px, max_gap_px=2)
-    ys, xs = np.nonzero(strokes[:, ::column_step])
-    ys, xs = ys.astype(np.float64), xs.astype(np.float64) * column_step
+    strokes = long_horizontal_strokes(
+        255 - flattened, min_run_px, max_gap_px=2, column_bin=column_bin
+    )
+    ys, xs = np.nonzero(strokes)
+    column_bin = max(1, column_bin)
+    ys, xs = ys.astype(np.float64), (xs.astype(np.float64) + 0.5) * column_bin - 0.5
     if ys.size < 100:
         return 0.0
     height = flattened.shape[0]
@@ -171,6 +175,7 @@ def clean_page(
     max_skew_deg: float = 5.0,
     min_skew_deg: float = 0.02,
     paper_window_fraction: float = 0.04,
+    skew_column_bin: int = 4,
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Flatten, measure skew, deskew and binarize one raw gray page.
 
@@ -178,10 +183,11 @@ def clean_page(
     white (what later stages cut samples from), its ink mask (1 = ink), the skew in degrees
     and the 2x3 matrix mapping input pixels to the deskewed page. The paper is flattened
     once, before rotation (the rotation fills the new corners with white paper).
-    ``paper_window_fraction`` is the window of the paper estimate, share of the long side.
+    ``paper_window_fraction`` is the window of the paper estimate, share of the long side;
+    ``skew_column_bin`` the columns averaged into one while the skew is measured (pixels).
     """
     window = max(15, round(paper_window_fraction * max(gray.shape)))
     flattened = flatten_illumination(gray, window)
-    skew = skew_of_flattened(flattened, max_skew_deg)
+    skew = skew_of_flattened(flattened, max_skew_deg, column_bin=skew_column_bin)
     page, matrix = deskew(flattened, skew, min_skew_deg)
     return page, ink_of_flattened(page), skew, matrix

@@ -26,6 +26,7 @@ STAFF_KEYS = (
     "min_strips",
     "min_width_sp",
     "min_spacing_px",
+    "stroke_column_bin_sp",
 )
 SYSTEM_KEYS = (
     "brace_margin_sp",

@@ -264,6 +264,7 @@ def _segment_page_image(
         clean_params["max_skew_deg"],
         clean_params["min_skew_deg"],
         clean_params["paper_window_fraction"],
+        clean_params["skew_column_bin"],
     )
     result = segmenting.segment_page(
         ink, 255 - cleaned, matrix, page["width"], page["height"], skew, segment_params
