@@ -235,8 +235,9 @@ def _segment_pdf(
                     cause="corrupt-page",
                 ) from error
             page = {**rendering.page_record(info), "file": page_file_name(page_number)}
-            candidates = {"piece_id": piece_id, "pdf_sha256": pdf_sha256, "rows": rows}
-            cleaned = _segment_page_image(image, page, candidates, clean_params, segment_params)
+            cleaned, matrix, result = _clean_and_segment(image, clean_params, segment_params)
+            rows += _candidate_rows(piece_id, pdf_sha256, page, result, first_index=len(rows))
+            page.update(_page_summary(result, matrix))
             (out_dir / page["file"]).write_bytes(
                 encode_jpeg(cleaned, clean_params["page_jpeg_quality"])
             )
@@ -244,18 +245,8 @@ def _segment_pdf(
     return {"piece_id": piece_id, "pdf_sha256": pdf_sha256, "pages": pages, "failure": None}
 
 
-def _segment_page_image(
-    image,
-    page: dict[str, Any],
-    candidates: Mapping[str, Any],
-    clean_params: Mapping[str, Any],
-    segment_params: Mapping[str, Any],
-):
-    """Clean and segment one rendered page; return the cleaned page.
-
-    Fills in ``page`` (skew, matrix, staff units, number of candidates) and appends the
-    page's candidates to ``candidates["rows"]`` (with the piece_id and pdf_sha256 given).
-    """
+def _clean_and_segment(image, clean_params: Mapping[str, Any], segment_params: Mapping[str, Any]):
+    """(cleaned page, matrix from the rendered page to it, its PageSegmentation)."""
     from visionscores import clean as cleaning
     from visionscores import segment as segmenting
 
@@ -266,40 +257,50 @@ def _segment_page_image(
         clean_params["paper_window_fraction"],
         clean_params["skew_column_bin"],
     )
+    height, width = image.shape
     result = segmenting.segment_page(
-        ink, 255 - cleaned, matrix, page["width"], page["height"], skew, segment_params
+        ink, 255 - cleaned, matrix, width, height, skew, segment_params
     )
+    return cleaned, matrix, result
+
+
+def _candidate_rows(
+    piece_id: str, pdf_sha256: str, page: Mapping[str, Any], result, first_index: int
+) -> list[dict[str, Any]]:
+    """One row per candidate system of a page (the systems table's rows)."""
+    return [
+        {
+            "piece_id": piece_id,
+            "pdf_sha256": pdf_sha256,
+            "page": page["page"],
+            "system_on_page": index + 1,
+            "reading_index": first_index + index,
+            "n_staves": system.n_staves,
+            "staff_bbox": result.staff_boxes[index],
+            "crop_bbox": result.crop_boxes[index],
+            "deskewed_crop_bbox": [round(v, 1) for v in system.crop_box],
+            "page_width": page["width"],
+            "page_height": page["height"],
+            "dpi": page["dpi"],
+            "skew_deg": result.skew_deg,
+            "staff_spacing_px": round(system.spacing_px, 3),
+            "line_thickness_px": round(result.metrics.line_thickness_px, 3),
+            **result.features[index],
+        }
+        for index, system in enumerate(result.systems)
+    ]
+
+
+def _page_summary(result, matrix) -> dict[str, Any]:
+    """What pages.json says of a page besides its rendering: skew, matrix, units, count."""
     metrics = result.metrics
-    rows = candidates["rows"]
-    for index, system in enumerate(result.systems):
-        rows.append(
-            {
-                "piece_id": candidates["piece_id"],
-                "pdf_sha256": candidates["pdf_sha256"],
-                "page": page["page"],
-                "system_on_page": index + 1,
-                "reading_index": len(rows),
-                "n_staves": system.n_staves,
-                "staff_bbox": result.staff_boxes[index],
-                "crop_bbox": result.crop_boxes[index],
-                "deskewed_crop_bbox": [round(v, 1) for v in system.crop_box],
-                "page_width": page["width"],
-                "page_height": page["height"],
-                "dpi": page["dpi"],
-                "skew_deg": skew,
-                "staff_spacing_px": round(system.spacing_px, 3),
-                "line_thickness_px": round(metrics.line_thickness_px, 3),
-                **result.features[index],
-            }
-        )
-    page.update(
-        skew_deg=skew,
-        matrix=[[round(v, 10) for v in row] for row in matrix.tolist()],
-        staff_spacing_px=round(metrics.staff_spacing_px, 3) if metrics else None,
-        line_thickness_px=round(metrics.line_thickness_px, 3) if metrics else None,
-        candidates=len(result.systems),
-    )
-    return cleaned
+    return {
+        "skew_deg": result.skew_deg,
+        "matrix": [[round(v, 10) for v in row] for row in matrix.tolist()],
+        "staff_spacing_px": round(metrics.staff_spacing_px, 3) if metrics else None,
+        "line_thickness_px": round(metrics.line_thickness_px, 3) if metrics else None,
+        "candidates": len(result.systems),
+    }
 
 
 # --- judge -------------------------------------------------------------------------------
