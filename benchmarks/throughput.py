@@ -131,9 +131,9 @@ def bare_render_seconds() -> dict[str, tuple[int, float]]:
 
 def in_process_steps() -> dict[str, dict[str, float]]:
     """Milliseconds per page of each step of the segment stage, by kind, in one process."""
-    from visionscores import clean, formatting, render, segment
+    from visionscores import formatting, render, segment
 
-    config = json.loads(json.dumps(_config()))
+    config = _config()
     steps: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     pages: dict[str, int] = defaultdict(int)
     for piece, kind in demo_pieces().items():
@@ -143,23 +143,13 @@ def in_process_steps() -> dict[str, dict[str, float]]:
                 with timer("bare render"):
                     bare_page(document, document[number - 1], kind)
                 with timer("render"):
-                    image, _ = render.render_page(document, number, DPI, 10**9)
-                cleaning = config["clean"]
-                with timer("clean"):
-                    page, ink, skew, matrix = clean.clean_page(
-                        image,
-                        cleaning["max_skew_deg"],
-                        cleaning["min_skew_deg"],
-                        cleaning["paper_window_fraction"],
-                        cleaning["skew_column_bin"],
-                    )
-                with timer("segment"):
-                    height, width = image.shape
-                    segment.segment_page(
-                        ink, 255 - page, matrix, width, height, skew, config["segment"]
+                    image, info = render.render_page(document, number, DPI, 10**9)
+                with timer("clean + segment"):
+                    page, _, _ = segment.clean_and_segment(
+                        image, config["clean"], config["segment"], info.vector_only
                     )
                 with timer("page JPEG"):
-                    formatting.encode_jpeg(page, cleaning["page_jpeg_quality"])
+                    formatting.encode_jpeg(page, config["clean"]["page_jpeg_quality"])
                 pages[kind] += 1
     return {
         kind: {step: 1000 * seconds / pages[kind] for step, seconds in kind_steps.items()}
@@ -266,14 +256,14 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## The segment stage's steps, in one process (ms per page)",
         "",
-        "| kind | bare render | render | clean | segment | page JPEG | sum | x bare |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| kind | bare render | render | clean + segment | page JPEG | sum | x bare |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for kind, kind_steps in sorted(steps.items()):
         work = sum(v for k, v in kind_steps.items() if k != "bare render")
         cells = " | ".join(
             f"{kind_steps[k]:.0f}"
-            for k in ("bare render", "render", "clean", "segment", "page JPEG")
+            for k in ("bare render", "render", "clean + segment", "page JPEG")
         )
         lines.append(f"| {kind} | {cells} | {work:.0f} | {work / kind_steps['bare render']:.1f} |")
 

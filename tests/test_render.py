@@ -30,7 +30,7 @@ def test_vector_page_is_rendered_at_the_configured_dpi(tmp_path):
     vector_pdf(tmp_path / "v.pdf")
     document = render.open_pdf(tmp_path / "v.pdf")
     image, info = render.render_page(document, 1, 300, 10**9)
-    assert info.origin == "rendered" and info.dpi == 300
+    assert info.origin == "rendered" and info.dpi == 300 and info.vector_only
     assert image.shape == (math.ceil(842 * 300 / 72), math.ceil(595 * 300 / 72))
     assert image.dtype == np.uint8 and image.min() < 100 and image.max() == 255
 
@@ -43,7 +43,7 @@ def test_scan_page_is_extracted_at_native_resolution(tmp_path):
     scan_pdf(tmp_path / "s.pdf", scan, dpi=100)
     document = render.open_pdf(tmp_path / "s.pdf")
     image, info = render.render_page(document, 1, 300, 10**9)
-    assert info.origin == "embedded-image"
+    assert info.origin == "embedded-image" and not info.vector_only
     assert info.dpi == pytest.approx(100, abs=0.5)
     assert np.array_equal(image, scan)
 

@@ -176,6 +176,7 @@ def clean_page(
     min_skew_deg: float = 0.02,
     paper_window_fraction: float = 0.04,
     skew_column_bin: int = 4,
+    measure_skew: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Flatten, measure skew, deskew and binarize one raw gray page.
 
@@ -185,9 +186,15 @@ def clean_page(
     once, before rotation (the rotation fills the new corners with white paper).
     ``paper_window_fraction`` is the window of the paper estimate, share of the long side;
     ``skew_column_bin`` the columns averaged into one while the skew is measured (pixels).
+    ``measure_skew=False`` takes the page as upright (a page drawn by vector operations
+    alone has no scanner skew): skew 0, no rotation.
     """
     window = max(15, round(paper_window_fraction * max(gray.shape)))
     flattened = flatten_illumination(gray, window)
-    skew = skew_of_flattened(flattened, max_skew_deg, column_bin=skew_column_bin)
+    skew = (
+        skew_of_flattened(flattened, max_skew_deg, column_bin=skew_column_bin)
+        if measure_skew
+        else 0.0
+    )
     page, matrix = deskew(flattened, skew, min_skew_deg)
     return page, ink_of_flattened(page), skew, matrix

@@ -36,6 +36,8 @@ class PageImage:
     height: int
     dpi: float
     origin: str  # "embedded-image" (native scan pixels) or "rendered"
+    # Drawn by vector operations alone (an engraving): no image, so no scanner skew.
+    vector_only: bool = False
 
 
 def open_pdf(pdf_path: str | Path) -> pymupdf.Document:
@@ -102,13 +104,14 @@ def _refuse_huge_images(images: list, page_number: int, max_pixels: int) -> None
             )
 
 
-def _full_page_image_xref(page: pymupdf.Page, images: list) -> tuple[int, float] | None:
+def _full_page_image_xref(
+    page: pymupdf.Page, images: list, infos: list
+) -> tuple[int, float] | None:
     """Return (xref, native dpi) when the page is one upright scan image, else None.
 
-    ``images``: the page's ``get_images(full=True)`` entries.
+    ``images``: the page's ``get_images(full=True)`` entries; ``infos``: its
+    ``get_image_info()`` (which also lists inline images).
     """
-    # Without xrefs=True, get_image_info does not hash (so decode) every image.
-    infos = page.get_image_info()
     if len(infos) != 1 or len(images) != 1 or page.rotation % 360 != 0:
         return None
     info = {**infos[0], "xref": images[0][0]}
@@ -150,7 +153,9 @@ def render_page(
     page = document[page_number - 1]
     images = page.get_images(full=True)  # declared sizes only; nothing is decoded
     _refuse_huge_images(images, page_number, max_pixels)
-    scan = _full_page_image_xref(page, images)
+    # Without xrefs=True, get_image_info does not hash (so decode) every image.
+    infos = page.get_image_info()
+    scan = _full_page_image_xref(page, images, infos)
     if scan is not None:
         xref, native_dpi = scan  # its size was checked by _refuse_huge_images
         try:
@@ -173,7 +178,8 @@ def render_page(
         )
     image = render_at_dpi(page, dpi)
     height, width = image.shape
-    return image, PageImage(page_number, width, height, float(dpi), "rendered")
+    vector_only = not images and not infos
+    return image, PageImage(page_number, width, height, float(dpi), "rendered", vector_only)
 
 
 def page_record(page: PageImage) -> dict:

@@ -140,6 +140,45 @@ def segment_page(
     return result
 
 
+def clean_and_segment(
+    gray: np.ndarray,
+    clean_params: Mapping[str, Any] | None = None,
+    segment_params: Mapping[str, Any] | None = None,
+    assume_upright: bool = False,
+) -> tuple[np.ndarray, np.ndarray, PageSegmentation]:
+    """Clean one raw gray page and find its candidate systems, in memory.
+
+    Returns (cleaned page, 2x3 matrix from ``gray`` to it, the segmentation).
+    ``clean_params``: the `clean:` config keys (defaults when absent). With
+    ``assume_upright`` (a page drawn by vector operations alone, which has no scanner skew)
+    the skew is not measured, unless the result says otherwise: no system found, or staves
+    tilted by ``min_skew_deg`` or more (median) send the page through again with its skew
+    measured (a vectorized scan keeps the skew of the scan).
+    """
+    clean_params = dict(clean_params or {})
+    min_skew_deg = clean_params.get("min_skew_deg", 0.02)
+
+    def run(measure_skew: bool):
+        page, ink, skew, matrix = clean.clean_page(
+            gray,
+            clean_params.get("max_skew_deg", 5.0),
+            min_skew_deg,
+            clean_params.get("paper_window_fraction", 0.04),
+            clean_params.get("skew_column_bin", 4),
+            measure_skew=measure_skew,
+        )
+        height, width = gray.shape
+        result = segment_page(ink, 255 - page, matrix, width, height, skew, segment_params)
+        return page, matrix, result
+
+    page, matrix, result = run(measure_skew=not assume_upright)
+    if assume_upright:
+        tilts = [abs(staff.slope_deg) for system in result.systems for staff in system.staves]
+        if not tilts or float(np.median(tilts)) >= min_skew_deg:
+            page, matrix, result = run(measure_skew=True)
+    return page, matrix, result
+
+
 def segment_gray_page(
     gray: np.ndarray,
     page_number: int = 1,
@@ -151,13 +190,14 @@ def segment_gray_page(
     """Clean and segment one gray page in memory; return the segment contract's JSON.
 
     The path of ``visionscores segment`` and of the benchmarks: the same functions the
-    workflow's clean and segment stages run, without files in between.
+    workflow's segment stage runs, without files.
     """
-    page, ink, skew, matrix = clean.clean_page(
-        gray, max_skew_deg, min_skew_deg, paper_window_fraction
-    )
-    height, width = gray.shape
-    result = segment_page(ink, 255 - page, matrix, width, height, skew, segment_params)
+    clean_params = {
+        "max_skew_deg": max_skew_deg,
+        "min_skew_deg": min_skew_deg,
+        "paper_window_fraction": paper_window_fraction,
+    }
+    _, _, result = clean_and_segment(gray, clean_params, segment_params)
     return page_to_json(page_number, result)
 
 

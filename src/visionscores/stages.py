@@ -210,6 +210,7 @@ def _segment_pdf(
     Raises StageError with the cause when the PDF or one of its pages cannot be rendered.
     """
     from visionscores import render as rendering
+    from visionscores import segment as segmenting
     from visionscores.formatting import encode_jpeg
 
     max_pages = render_params["max_pages"]
@@ -235,7 +236,9 @@ def _segment_pdf(
                     cause="corrupt-page",
                 ) from error
             page = {**rendering.page_record(info), "file": page_file_name(page_number)}
-            cleaned, matrix, result = _clean_and_segment(image, clean_params, segment_params)
+            cleaned, matrix, result = segmenting.clean_and_segment(
+                image, clean_params, segment_params, assume_upright=info.vector_only
+            )
             rows += _candidate_rows(piece_id, pdf_sha256, page, result, first_index=len(rows))
             page.update(_page_summary(result, matrix))
             (out_dir / page["file"]).write_bytes(
@@ -243,25 +246,6 @@ def _segment_pdf(
             )
             pages.append(page)
     return {"piece_id": piece_id, "pdf_sha256": pdf_sha256, "pages": pages, "failure": None}
-
-
-def _clean_and_segment(image, clean_params: Mapping[str, Any], segment_params: Mapping[str, Any]):
-    """(cleaned page, matrix from the rendered page to it, its PageSegmentation)."""
-    from visionscores import clean as cleaning
-    from visionscores import segment as segmenting
-
-    cleaned, ink, skew, matrix = cleaning.clean_page(
-        image,
-        clean_params["max_skew_deg"],
-        clean_params["min_skew_deg"],
-        clean_params["paper_window_fraction"],
-        clean_params["skew_column_bin"],
-    )
-    height, width = image.shape
-    result = segmenting.segment_page(
-        ink, 255 - cleaned, matrix, width, height, skew, segment_params
-    )
-    return cleaned, matrix, result
 
 
 def _candidate_rows(
