@@ -54,7 +54,7 @@ def skew_of_flattened(
     max_skew_deg: float = 5.0,
     precision_deg: float = 0.005,
     min_run_px: int = 25,
-    column_bin: int = 4,
+    column_bin: int = 8,
     coarse_points: int = 40_000,
 ) -> float:
     """Estimate the skew in degrees (counter-clockwise positive) of a flattened page.
@@ -170,12 +170,16 @@ def map_box_back(box: tuple[float, float, float, float], matrix: np.ndarray) -> 
     ]
 
 
+# Skews below this are not undone by default (config clean.min_skew_deg), degrees.
+MIN_SKEW_DEG = 0.02
+
+
 def clean_page(
     gray: np.ndarray,
     max_skew_deg: float = 5.0,
-    min_skew_deg: float = 0.02,
+    min_skew_deg: float = MIN_SKEW_DEG,
     paper_window_fraction: float = 0.04,
-    skew_column_bin: int = 4,
+    skew_column_bin: int = 8,
     measure_skew: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Flatten, measure skew, deskew and binarize one raw gray page.

@@ -15,6 +15,8 @@ import numpy as np
 
 from visionscores import clean, quality, staves, systems
 
+# Keys of config `clean:` passed to clean.clean_page.
+CLEAN_KEYS = ("max_skew_deg", "min_skew_deg", "paper_window_fraction", "skew_column_bin")
 # Keys of config `segment:` passed to staves.find_staves and systems.find_systems.
 STAFF_KEYS = (
     "stroke_min_length_sp",
@@ -155,18 +157,11 @@ def clean_and_segment(
     tilted by ``min_skew_deg`` or more (median) send the page through again with its skew
     measured (a vectorized scan keeps the skew of the scan).
     """
-    clean_params = dict(clean_params or {})
-    min_skew_deg = clean_params.get("min_skew_deg", 0.02)
+    clean_params = {k: v for k, v in (clean_params or {}).items() if k in CLEAN_KEYS}
+    min_skew_deg = clean_params.get("min_skew_deg", clean.MIN_SKEW_DEG)
 
     def run(measure_skew: bool):
-        page, ink, skew, matrix = clean.clean_page(
-            gray,
-            clean_params.get("max_skew_deg", 5.0),
-            min_skew_deg,
-            clean_params.get("paper_window_fraction", 0.04),
-            clean_params.get("skew_column_bin", 4),
-            measure_skew=measure_skew,
-        )
+        page, ink, skew, matrix = clean.clean_page(gray, **clean_params, measure_skew=measure_skew)
         height, width = gray.shape
         result = segment_page(ink, 255 - page, matrix, width, height, skew, segment_params)
         return page, matrix, result

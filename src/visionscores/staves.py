@@ -20,6 +20,9 @@ LINES_PER_STAFF = 5
 # Columns averaged into one while the page's units are measured (before the spacing is
 # known): the strokes sought are at least 1/50 of the page wide, dozens of pixels.
 METRICS_COLUMN_BIN = 4
+# Of those binned columns, every this-many-th is read for the run lengths (every 8th pixel
+# column: a few hundred columns a page, plenty for the two most frequent lengths).
+METRICS_COLUMN_STEP = 2
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,7 @@ def estimate_metrics_from_strokes(
     """
     height, width = darkness.shape
     strokes = long_horizontal_strokes(darkness, max(9, width // 50), 2, column_bin=column_bin)
-    return estimate_metrics(strokes, column_step=max(1, 3 // max(1, column_bin)))
+    return estimate_metrics(strokes, column_step=METRICS_COLUMN_STEP)
 
 
 @dataclass(frozen=True)
