@@ -5,7 +5,7 @@ Writes a manifest of ``--pieces`` rows (copies of the demo pieces under new ids)
 With ``--run``, it then builds the whole scenario and times what a user meets next: a run
 with nothing left to do, and a dry run over the finished outputs.
 
-    python benchmarks/dag_scale.py --pieces 1000 [--run --cores 2]
+    python benchmarks/dag_scale.py --pieces 1000 [--run --cores 2] [--out FILE]
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", action="store_true", help="also build it, then time reruns")
     parser.add_argument("--cores", type=int, default=2, help="cores of the build (--run)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--out", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="vs-dag-"))
     write_manifest(workdir / "scale.csv", args.pieces)
@@ -82,10 +83,20 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("run with nothing to do", "", seconds))
         seconds, output = snakemake(workdir, "--dry-run")
         rows.append(("dry run, all built", planned_jobs(output), seconds))
-    print(f"{args.pieces} pieces ({workdir})\n")
-    print("| what | jobs planned | wall (s) |\n|---|---:|---:|")
-    for what, jobs, seconds in rows:
-        print(f"| {what} | {jobs} | {seconds:.1f} |")
+    lines = [
+        "# DAG scale",
+        "",
+        f"{args.pieces} pieces (copies of the demo scores)",
+        "",
+        "| what | jobs planned | wall (s) |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {what} | {jobs} | {seconds:.1f} |" for what, jobs, seconds in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
     if not args.keep:
         shutil.rmtree(workdir)
     return 0
