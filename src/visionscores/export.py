@@ -37,8 +37,6 @@ from visionscores.quality import REASON_MEANINGS
 
 DEFAULT_SPLIT_FRACTIONS: dict[str, float] = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
-# Rejection reason codes of quality.judge_candidate, in the order the rules are checked.
-
 NEAR_DUPLICATE_SCHEMA = pa.schema(
     [
         pa.field("sample_a", pa.string()),
