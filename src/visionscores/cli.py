@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--record", required=True, help="the acquire record (PDF beside it)")
     sub.add_argument("--pages-out", required=True, help="pages folder to write")
     sub.add_argument("--systems-out", required=True, help="candidate systems (Parquet)")
-    sub.add_argument("--render", type=_json_arg, required=True, help="dpi, max_pages, max_pixels")
+    sub.add_argument("--render", type=_json_arg, required=True, help="config render, JSON")
     sub.add_argument("--clean", type=_json_arg, required=True, help="config clean, JSON")
     sub.add_argument("--segment", type=_json_arg, required=True, help="config segment, JSON")
     sub = add_stage("judge", "keep or reject each candidate")

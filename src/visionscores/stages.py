@@ -226,7 +226,10 @@ def _segment_pdf(
         for page_number in range(1, document.page_count + 1):
             try:
                 image, info = rendering.render_page(
-                    document, page_number, render_params["dpi"], render_params["max_pixels"]
+                    document,
+                    page_number,
+                    render_params["dpi"],
+                    render_params["max_pixels_per_page"],
                 )
             except VisionscoresError as error:
                 raise StageError(f"{pdf_path}: {error}", cause=error.cause) from error

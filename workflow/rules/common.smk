@@ -129,20 +129,6 @@ def print_failures(failures_csv):
             )
 
 
-def render_params():
-    """What render needs of config render, as one canonical JSON string."""
-    render = config["render"]
-    return json.dumps(
-        {
-            "dpi": render["dpi"],
-            "max_pages": render["max_pages"],
-            "max_pixels": render["max_pixels_per_page"],
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-
-
 AUXILIARY_IMAGES = {
     "crops": ("native_crops", f"{DATASET}/crops/{{piece}}"),
     "full_pages": ("full_pages", f"{DATASET}/pages/{{piece}}"),
@@ -162,8 +148,7 @@ def auxiliary_image_options(wildcards, output):
     """format's options naming those folders (`--crops DIR --full-pages DIR`)."""
     return " ".join(
         f"--{name.replace('_', '-')} {shlex.quote(output[name])}"
-        for name, (key, _) in AUXILIARY_IMAGES.items()
-        if config["export"][key]
+        for name in auxiliary_image_outputs()
     )
 
 

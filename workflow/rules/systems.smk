@@ -17,7 +17,7 @@ rule segment:
     resources:
         mem_mb=800,
     params:
-        render=render_params(),
+        render=as_json("render"),
         clean=as_json("clean"),
         segment=as_json("segment"),
         # Reruns everything after acquire when the package's outputs change shape.
