@@ -326,25 +326,17 @@ def contact_sheet(
 
 
 class PageCache:
-    """Deskewed gray pages by (piece_id, page), read from the pages folders on demand."""
+    """Deskewed gray pages by (piece_id, page), read on demand; the last one is kept."""
 
-    def __init__(self, pages_dirs: Mapping[str, Path]) -> None:
-        self.pages_dirs = pages_dirs
-        self.files: dict[str, dict[int, str]] = {}
+    def __init__(self, paths: Mapping[tuple[str, int], Path]) -> None:
+        self.paths = paths  # (piece_id, page) -> the page's image file
         self.last: tuple[tuple[str, int], Any] | None = None
 
     def gray(self, piece_id: str, page: int):
-
         key = (piece_id, page)
-        if self.last and self.last[0] == key:
-            return self.last[1]
-        pages_dir = self.pages_dirs[piece_id]
-        if piece_id not in self.files:
-            listing = read_page_listing(pages_dir)
-            self.files[piece_id] = {item["page"]: item["file"] for item in listing["pages"]}
-        image = read_gray(pages_dir / self.files[piece_id][page])
-        self.last = (key, image)
-        return image
+        if self.last is None or self.last[0] != key:
+            self.last = (key, read_gray(self.paths[key]))
+        return self.last[1]
 
 
 def _candidate_name(row: Mapping[str, Any]) -> str:
@@ -461,7 +453,13 @@ def build_report(
     judged = [
         row for path in sorted(map(str, judged_paths)) for row in pq.read_table(path).to_pylist()
     ]
-    pages = PageCache({path.name: path for path in pages_dirs})
+    pages = PageCache(
+        {
+            (path.name, page["page"]): path / page["file"]
+            for path in pages_dirs
+            for page in page_summaries[path.name]
+        }
+    )
 
     funnel = funnel_counts(page_summaries, samples, rejected)
     plot_funnel(funnel, out_dir / "funnel.png")
