@@ -74,14 +74,13 @@ def skew_of_flattened(
     faint staff lines of a blurred scan count even where binarization would lose them.
     Returns 0.0 for a page without horizontal strokes.
     """
-    from visionscores.staves import long_horizontal_strokes
+    from visionscores.staves import binned_column_centres, long_horizontal_strokes
 
     strokes = long_horizontal_strokes(
         255 - flattened, min_run_px, max_gap_px=2, column_bin=column_bin
     )
-    ys, xs = np.nonzero(strokes)
-    column_bin = max(1, column_bin)
-    ys, xs = ys.astype(np.float64), (xs.astype(np.float64) + 0.5) * column_bin - 0.5
+    ys, binned_xs = np.nonzero(strokes)
+    ys, xs = ys.astype(np.float64), binned_column_centres(binned_xs, column_bin)
     if ys.size < 100:
         return 0.0
     height = flattened.shape[0]

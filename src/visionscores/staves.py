@@ -123,6 +123,11 @@ def bin_columns(darkness: np.ndarray, column_bin: int) -> np.ndarray:
     )
 
 
+def binned_column_centres(columns: np.ndarray, column_bin: int) -> np.ndarray:
+    """Input-pixel x of the centres of binned ``columns`` (see :func:`bin_columns`)."""
+    return (np.asarray(columns, dtype=np.float64) + 0.5) * max(1, column_bin) - 0.5
+
+
 def long_horizontal_strokes(
     darkness: np.ndarray,
     min_length_px: int,
@@ -365,7 +370,7 @@ def find_staves(
             best.append((index, centers))
 
     staves = []
-    binned_centres = (np.arange(binned_width) + 0.5) * column_bin - 0.5  # in pixels
+    binned_centres = binned_column_centres(np.arange(binned_width), column_bin)
     for track in tracks:
         if len(track) < min_strips:
             continue
