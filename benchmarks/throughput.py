@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pymupdf
@@ -88,6 +90,19 @@ def write_inputs(workdir: Path, copies: int, pages_per_piece: int) -> dict[str, 
     return piece_kinds
 
 
+@contextmanager
+def timed(totals: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall seconds of the ``with`` block to ``totals[name]``.
+
+    MuPDF's store is emptied first: it keeps decoded images, and a page whose scan was
+    decoded by an earlier step would otherwise be timed without its decoding.
+    """
+    pymupdf.TOOLS.store_shrink(100)
+    start = time.perf_counter()
+    yield
+    totals[name] += time.perf_counter() - start
+
+
 def bare_page(document: pymupdf.Document, page: pymupdf.Page, kind: str) -> None:
     """What PyMuPDF alone does to turn one page into gray pixels (the floor)."""
     images = page.get_images()
@@ -100,10 +115,10 @@ def bare_page(document: pymupdf.Document, page: pymupdf.Page, kind: str) -> None
     _ = pixmap.samples
 
 
-def composed_scan_page(document: pymupdf.Document, page: pymupdf.Page) -> None:
+def composed_scan_page(page: pymupdf.Page) -> None:
     """A scanned page rendered the way a vector page is, at the scan's own dpi."""
-    image = document.extract_image(page.get_images()[0][0])
-    dpi = image["width"] / (page.rect.width / 72.0)
+    scan_width_px = page.get_images(full=True)[0][2]  # declared; nothing is decoded
+    dpi = scan_width_px / (page.rect.width / 72.0)
     _ = page.get_pixmap(dpi=round(dpi), colorspace=pymupdf.csGRAY).samples
 
 
@@ -113,20 +128,19 @@ def bare_render_seconds() -> dict[str, tuple[int, float]]:
     Besides the floor of each kind, "scanned, rendered" is the scans rendered page by page
     at their own dpi: the bare render of a pipeline that does not pull the scan out.
     """
-    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    seconds: dict[str, float] = defaultdict(float)
+    pages: dict[str, int] = defaultdict(int)
     for piece, kind in demo_pieces().items():
         with pymupdf.open(REPO / f"demo/pdf/{piece}.pdf") as document:
             for page in document:
-                start = time.perf_counter()
-                bare_page(document, page, kind)
-                totals[kind][1] += time.perf_counter() - start
-                totals[kind][0] += 1
+                with timed(seconds, kind):
+                    bare_page(document, page, kind)
+                pages[kind] += 1
                 if kind == "scanned":
-                    start = time.perf_counter()
-                    composed_scan_page(document, page)
-                    totals["scanned, rendered"][1] += time.perf_counter() - start
-                    totals["scanned, rendered"][0] += 1
-    return {kind: (int(pages), seconds) for kind, (pages, seconds) in totals.items()}
+                    with timed(seconds, "scanned, rendered"):
+                        composed_scan_page(page)
+                    pages["scanned, rendered"] += 1
+    return {kind: (pages[kind], seconds[kind]) for kind in pages}
 
 
 def in_process_steps() -> dict[str, dict[str, float]]:
@@ -139,39 +153,21 @@ def in_process_steps() -> dict[str, dict[str, float]]:
     for piece, kind in demo_pieces().items():
         with render.open_pdf(REPO / f"demo/pdf/{piece}.pdf") as document:
             for number in range(1, document.page_count + 1):
-                timer = _Timer(steps[kind])
-                with timer("bare render"):
+                with timed(steps[kind], "bare render"):
                     bare_page(document, document[number - 1], kind)
-                with timer("render"):
+                with timed(steps[kind], "render"):
                     image, info = render.render_page(document, number, DPI, 10**9)
-                with timer("clean + segment"):
+                with timed(steps[kind], "clean + segment"):
                     page, _, _ = segment.clean_and_segment(
                         image, config["clean"], config["segment"], info.vector_only
                     )
-                with timer("page JPEG"):
+                with timed(steps[kind], "page JPEG"):
                     formatting.encode_jpeg(page, config["clean"]["page_jpeg_quality"])
                 pages[kind] += 1
     return {
         kind: {step: 1000 * seconds / pages[kind] for step, seconds in kind_steps.items()}
         for kind, kind_steps in steps.items()
     }
-
-
-class _Timer:
-    """``with timer(name):`` adds the block's wall seconds to ``totals[name]``."""
-
-    def __init__(self, totals: dict[str, float]) -> None:
-        self.totals = totals
-
-    def __call__(self, name: str):
-        self.name = name
-        return self
-
-    def __enter__(self):
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc):
-        self.totals[self.name] += time.perf_counter() - self.start
 
 
 def _config() -> dict:
