@@ -7,7 +7,7 @@ Usage::
 
 What it does:
 
-1. Makes a seeded, deterministic set of pages with the project's own ``visionscores.synthetic``:
+1. Makes a seeded, deterministic set of pages with ``visionscores_tools.synthetic``:
    piano pieces (two staves per system) and voice-and-piano songs (three staves, lyrics) from
    the music21 corpus, engraved by verovio in its five music fonts at varied staff sizes, page
    formats (A4, letter, some landscape), margins and spacings, some with a title block or part
@@ -44,8 +44,8 @@ from unittest import mock
 import cv2
 import numpy as np
 
-from visionscores import evaluation, synthetic
 from visionscores.segment import segment_gray_page
+from visionscores_tools import evaluation, synthetic
 
 BENCHMARK_DIR = Path(__file__).resolve().parent
 if str(BENCHMARK_DIR) not in sys.path:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from visionscores import evaluation
+from visionscores_tools import evaluation
 
 
 def test_iou_of_identical_disjoint_and_half_overlapping_boxes():

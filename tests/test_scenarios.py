@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from visionscores import scenarios
-from visionscores.scenarios import (
+from visionscores_tools import scenarios
+from visionscores_tools.scenarios import (
     ImslpFile,
     derive_all,
     first_matching_rule,

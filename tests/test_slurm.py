@@ -1,6 +1,7 @@
 """The demo through a real single-node SLURM cluster, byte for byte equal to a local run.
 
-Needs root on Debian (tests/slurm_cluster.py installs and starts munge, slurmctld and slurmd)
+Needs root on Debian (visionscores_tools.slurm_cluster installs and starts munge, slurmctld
+and slurmd)
 and snakemake-executor-plugin-slurm (`pip install -e '.[slurm]'`).
 """
 
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from repo_paths import REPO
-from slurm_cluster import in_ci, slurm_cluster_fixture
+
+from visionscores_tools.slurm_cluster import in_ci, slurm_cluster_fixture
 
 pytestmark = pytest.mark.slurm
 

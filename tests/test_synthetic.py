@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from visionscores import synthetic
+from visionscores_tools import synthetic
 
 pytest.importorskip("verovio")
 pytest.importorskip("music21")

@@ -1,5 +1,5 @@
 """Command line: ``visionscores segment`` for a page at hand, ``visionscores stage …`` for
-the workflow's rules (one subcommand per stage), and ``visionscores make-demo``.
+the workflow's rules (one subcommand per stage).
 
 Imports are deferred to the command that runs, so a job starts no heavier than its stage.
 """
@@ -144,14 +144,6 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_make_demo(args: argparse.Namespace) -> int:
-    from visionscores import demo
-
-    root = Path(args.repo_root)
-    demo.build_demo(root / "demo", seed=args.seed, manifest_path=root / "config/pieces/demo.csv")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="visionscores", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -219,12 +211,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_report_arguments(add_stage("report", "figures and tables for snakemake --report"))
 
-    demo = commands.add_parser(
-        "make-demo", help="engrave the demo scores into demo/ and config/pieces/demo.csv"
-    )
-    demo.add_argument("repo_root", help="the repository's root folder")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(handler=_cmd_make_demo)
     return parser
 
 

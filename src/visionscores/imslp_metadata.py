@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from visionscores.fileio import write_json_atomic
-from visionscores.scenarios import slugify
+from visionscores.names import slugify
 
 IMSLP_API_URL = "https://imslp.org/api.php"
 WORK_INFO_MARKER = "*****WORK INFO*****"

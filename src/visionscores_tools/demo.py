@@ -2,11 +2,12 @@
 
 ``build_demo(out_dir)`` writes ``pdf/<piece_id>.pdf``, ``ground_truth.json``, ``demo.csv`` (the
 piece manifest the pipeline reads by default) and a ``README.md`` naming the sources. Run it
-with ``python -m visionscores.demo OUT_DIR``. Needs the ``visionscores[synth]`` extra.
+with ``python -m visionscores_tools.demo REPOSITORY_ROOT``. Needs the ``visionscores[tools]`` extra.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import json
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from visionscores import synthetic
 from visionscores.manifest import MANIFEST_COLUMNS
+from visionscores_tools import synthetic
 
 DPI = 300
 
@@ -229,7 +230,7 @@ def _readme(pieces: tuple[DemoPiece, ...]) -> str:
     lines = [
         "# Demo score PDFs",
         "",
-        "Made by `visionscores make-demo .` (module `visionscores.demo`): music21",
+        "Made by `python -m visionscores_tools.demo .`: music21",
         "corpus encodings engraved with verovio, written as vector PDFs with cairosvg, and for",
         "the scanned-looking ones rasterised at 300 dpi, tilted and damaged, then packed as",
         "image-only PDFs. `ground_truth.json` holds the exact staff box of every system in",
@@ -303,8 +304,21 @@ def build_demo(out_dir: Path, seed: int = 0, manifest_path: Path | None = None) 
     (out_dir / "README.md").write_text(_readme(PIECES))
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m visionscores_tools.demo",
+        description="Engrave the demo scores into demo/ and config/pieces/demo.csv.",
+    )
+    parser.add_argument("repo_root", type=Path, help="the repository's root folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the degradations")
+    args = parser.parse_args(argv)
+    build_demo(
+        args.repo_root / "demo",
+        seed=args.seed,
+        manifest_path=args.repo_root / "config/pieces/demo.csv",
+    )
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m visionscores.demo REPOSITORY_ROOT")
-    root = Path(sys.argv[1])
-    build_demo(root / "demo", manifest_path=root / "config/pieces/demo.csv")
+    sys.exit(main())

@@ -17,7 +17,7 @@ Coordinate conventions, used everywhere below:
 * ``skew_deg > 0`` means the page content is rotated counter-clockwise as seen on screen, so
   horizontal lines rise to the right.
 
-verovio, music21 and cairosvg are an optional extra (``visionscores[synth]``); they are
+verovio, music21 and cairosvg are an optional extra (``visionscores[tools]``); they are
 imported inside the functions that need them so the pipeline imports without them.
 """
 

@@ -2,8 +2,8 @@
 
 Usable as a pytest fixture (``slurm_cluster``, session scope) and from the command line:
 
-    python tests/slurm_cluster.py up     # install if missing, configure, start, wait for idle
-    python tests/slurm_cluster.py down   # stop the daemons that `up` started, by PID
+    python -m visionscores_tools.slurm_cluster up     # install if missing, configure, start
+    python -m visionscores_tools.slurm_cluster down   # stop the daemons that `up` started, by PID
 
 Only daemons started here are stopped again (their PIDs are kept in STATE_FILE); a controller
 that was already running is used as it is and left alone. The configuration has no accounting
@@ -36,7 +36,7 @@ MUNGE_PID = Path("/run/munge/munged.pid")
 SLURMCTLD_PID = Path("/run/slurmctld.pid")
 SLURMD_PID = Path("/run/slurmd.pid")
 STATE_FILE = Path("/run/visionscores-slurm.json")
-CONF_MARKER = "# Written by visionscores tests/slurm_cluster.py"
+CONF_MARKER = "# Written by visionscores_tools.slurm_cluster"
 NODE = "localhost"  # slurmd is started with -N localhost: the host's own name does not matter
 PARTITION = "debug"
 START_TIMEOUT_S = 60.0
@@ -302,7 +302,7 @@ def slurm_cluster_fixture():
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in {"up", "down"}:
-        print("usage: python tests/slurm_cluster.py up|down", file=sys.stderr)
+        print("usage: python -m visionscores_tools.slurm_cluster up|down", file=sys.stderr)
         return 2
     if argv[0] == "down":
         stop()
