@@ -16,9 +16,11 @@ What it does:
    bleed-through, uneven light, blur, noise, 1-bit, JPEG) with ``synthetic.degrade``; about
    10 % of all pages hold no music (title, prose, blank). Engraved pages are cached in
    ``benchmarks/.cache`` under a key made of every engraving parameter.
-2. Runs the project's segmenter (``visionscores.segment.segment_gray_page``) on every page in
-   memory, and the two baselines of ``baselines.py`` (the VisionScores paper's threshold
-   method and the ``incipit`` package).
+2. Wraps every page as an image-only PDF (as IMSLP scans are) and runs the workflow's own
+   page pipeline on it (``visionscores.segment.page.process_pdf_page`` with the render, clean
+   and segment sections of ``--config``, by default ``config/config.yaml``), and the two
+   baselines of ``baselines.py`` (the VisionScores paper's threshold method and the
+   ``incipit`` package) on the page image.
 3. Matches predicted to true tight staff boxes (``staff_bbox``) one-to-one per page and
    prints a markdown table per subset (clean, scanned, negative) and method: precision,
    recall and F1 at IoU >= 0.5 and >= 0.75, mean IoU of matched pairs, skew error, staff-count
@@ -35,6 +37,7 @@ import hashlib
 import json
 import multiprocessing
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,8 +46,10 @@ from unittest import mock
 
 import cv2
 import numpy as np
+import yaml
 
-from visionscores.segment import segment_gray_page
+from visionscores.segment import page as segment_page
+from visionscores.segment import render
 from visionscores_tools import evaluation, synthetic
 
 BENCHMARK_DIR = Path(__file__).resolve().parent
@@ -60,6 +65,7 @@ IOU_THRESHOLDS = (0.5, 0.75)
 METHODS = ("ours", "visionscores-threshold", "incipit")
 SUBSETS = ("clean", "scanned", "negative")
 N_WORST_PAGES = 12
+NEGATIVE_DPI = 300  # resolution of the pages without music (synthetic's default)
 OVERLAY_MAX_HEIGHT_PX = 1400
 
 # music21 corpus works: (corpus path, title, composer). Piano works have two staves per
@@ -354,7 +360,20 @@ def make_page(spec: PageSpec, cache_dir: Path) -> tuple[np.ndarray, np.ndarray, 
 # --------------------------------------------------------------------------------------------
 
 
-def run_page(spec: PageSpec, cache_dir: Path, use_incipit: bool) -> dict:
+def run_ours(gray: np.ndarray, dpi: float, config: dict) -> dict:
+    """Our segmenter on one page, through the workflow's page pipeline: the page wrapped as
+    an image-only PDF (lossless), rendered, cleaned and segmented with the config."""
+    with tempfile.TemporaryDirectory() as folder:
+        pdf_path = Path(folder) / "page.pdf"
+        pdf_path.write_bytes(synthetic.image_pdf([gray], dpi, "gray-lossless"))
+        with render.open_pdf(pdf_path) as document:
+            processed = segment_page.process_pdf_page(
+                document, 1, config["render"], config["clean"], config["segment"]
+            )
+    return segment_page.page_to_json(1, processed.result)
+
+
+def run_page(spec: PageSpec, cache_dir: Path, use_incipit: bool, config: dict) -> dict:
     """Run every method on one page; boxes, staff counts, skew and milliseconds per method."""
     gray, true_boxes, true_n_staves, applied_skew = make_page(spec, cache_dir)
     result = {
@@ -367,7 +386,7 @@ def run_page(spec: PageSpec, cache_dir: Path, use_incipit: bool) -> dict:
         "methods": {},
     }
     start = time.perf_counter()
-    ours = segment_gray_page(gray, 1)
+    ours = run_ours(gray, spec.engraving.dpi if spec.engraving else NEGATIVE_DPI, config)
     elapsed_ms = (time.perf_counter() - start) * 1000.0
     result["methods"]["ours"] = {
         "boxes": [s["staff_bbox"] for s in ours["systems"]],
@@ -622,6 +641,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--cache-dir", type=Path, default=BENCHMARK_DIR / ".cache", help="engraved page cache"
     )
     parser.add_argument("--jobs", type=int, default=2, help="pages processed in parallel")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=BENCHMARK_DIR.parent / "config" / "config.yaml",
+        help="workflow config whose render, clean and segment sections our segmenter uses",
+    )
     return parser.parse_args(argv)
 
 
@@ -646,7 +671,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     use_incipit, incipit_reason = baselines.incipit_available()
     methods = [m for m in METHODS if use_incipit or m != "incipit"]
-    run = functools.partial(run_page, cache_dir=args.cache_dir, use_incipit=use_incipit)
+    config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
+    run = functools.partial(
+        run_page, cache_dir=args.cache_dir, use_incipit=use_incipit, config=config
+    )
     results = _map(run, specs, args.jobs)
     total_seconds = time.perf_counter() - started
 

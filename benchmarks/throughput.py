@@ -145,7 +145,9 @@ def bare_render_seconds() -> dict[str, tuple[int, float]]:
 
 def in_process_steps() -> dict[str, dict[str, float]]:
     """Milliseconds per page of each step of the segment stage, by kind, in one process."""
-    from visionscores import formatting, render, segment
+    from visionscores import formatting
+    from visionscores.segment import page as segment
+    from visionscores.segment import render
 
     config = _config()
     steps: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))

@@ -25,8 +25,9 @@ from bad_inputs import ALL, BAD, FINE, decompression_bomb_pdf
 from repo_paths import REPO
 from test_workflow import SNAKEMAKE
 
-from visionscores import render, segment
 from visionscores.manifest import ManifestError, load_manifest
+from visionscores.segment import page as segment
+from visionscores.segment import render
 
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
 DPI = CONFIG["render"]["dpi"]
@@ -63,7 +64,11 @@ def test_an_odd_but_fine_file_renders_and_yields_its_systems(case, made):
     image, info = pages[0]
     assert image.dtype == "uint8" and image.ndim == 2
     assert info.height > info.width or case.name == "landscape"
-    systems = segment.segment_gray_page(image, 1, CONFIG["segment"])["systems"]
+    with render.open_pdf(made[case.name]) as document:
+        processed = segment.process_pdf_page(
+            document, 1, CONFIG["render"], CONFIG["clean"], CONFIG["segment"]
+        )
+    systems = segment.page_to_json(1, processed.result)["systems"]
     grand_staves = [system for system in systems if system["n_staves"] == 2]
     assert len(grand_staves) >= case.min_systems, systems
 
@@ -82,7 +87,7 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
     decompression_bomb_pdf(path, side_px=30_000)
     script = (
         "import sys, time\n"
-        "from visionscores import render\n"
+        "from visionscores.segment import render\n"
         "start = time.monotonic()\n"
         "try:\n"
         "    with render.open_pdf(sys.argv[1]) as document:\n"

@@ -83,6 +83,8 @@ def test_benchmark_on_four_pages(tmp_path):
         if row["subset"] == "negative":
             assert row["systems on negative pages"] >= 0
     ours_music = next(r for r in rows if r["method"] == "ours" and r["subset"] == "all music")
+    # An accuracy floor: the synthetic pages' exact truth, through the workflow's page pipeline.
+    assert ours_music["F1@0.5"] >= 0.9 and ours_music["n_staves acc"] >= 0.9
     assert 0.0 <= ours_music["skew err median (°)"] <= ours_music["skew err max (°)"] <= 5.0
     # Every row of the table is in the report.
     assert report.count("| ours |") == len(subsets)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from drawn_pages import draw_page, rotate
 
-from visionscores import clean
+from visionscores.segment import clean
 
 
 @pytest.mark.parametrize("angle", [-3.0, -1.2, 0.0, 0.4, 2.5])

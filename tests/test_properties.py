@@ -22,8 +22,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from repo_paths import REPO
 
-from visionscores import segment, staves, systems
 from visionscores.manifest import MANIFEST_COLUMNS, ManifestError, load_manifest, parse_manifest
+from visionscores.segment import page as segment
+from visionscores.segment import staves, systems
+
+CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/manifest.schema.yaml").read_text())
 MANIFEST = Path("/data/manifests/pieces.csv")  # named in messages only; never read
@@ -250,7 +253,8 @@ def assert_box_inside(box, width: float, height: float) -> None:
 @given(pages)
 def test_segmenting_any_page_gives_ordered_boxes_inside_it(gray):
     height, width = gray.shape
-    result = segment.segment_gray_page(gray, 1)
+    processed = segment.process_image(gray, CONFIG["clean"], CONFIG["segment"])
+    result = segment.page_to_json(1, processed.result)
     assert (result["width"], result["height"]) == (width, height)
     tops = []
     for system in result["systems"]:

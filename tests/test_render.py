@@ -6,7 +6,7 @@ import numpy as np
 import pymupdf
 import pytest
 
-from visionscores import render
+from visionscores.segment import render
 
 
 def vector_pdf(path, width_pt=595, height_pt=842):

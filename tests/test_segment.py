@@ -3,7 +3,7 @@
 import pytest
 from drawn_pages import draw_page, rotate
 
-from visionscores import segment
+from visionscores.segment import page as segment
 
 
 def boxes(result):

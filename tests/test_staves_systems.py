@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from drawn_pages import draw_page, draw_text_page
 
-from visionscores import clean, staves, systems
+from visionscores.segment import clean, staves, systems
 
 
 def ink_of(gray):

@@ -19,28 +19,53 @@ def _json_arg(text: str):
         raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from error
 
 
+def _page_config(config_path: Path, dpi: float | None) -> dict:
+    """The `render:`, `clean:` and `segment:` sections of a workflow config file."""
+    import yaml
+
+    from visionscores.errors import VisionscoresError
+
+    try:
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise VisionscoresError(f"{config_path}: cannot read the config ({error})") from error
+    missing = [key for key in ("render", "clean", "segment") if key not in (config or {})]
+    if missing:
+        raise VisionscoresError(f"{config_path}: no section {', '.join(missing)}")
+    render_params = dict(config["render"])
+    if dpi is not None:
+        render_params["dpi"] = dpi
+    return {"render": render_params, "clean": config["clean"], "segment": config["segment"]}
+
+
 def _cmd_segment(args: argparse.Namespace) -> int:
-    """Segment a PDF or an image and print the contract JSON."""
+    """Segment a PDF or an image through the workflow's page pipeline; print the contract."""
     import cv2
 
-    from visionscores import render, segment
+    from visionscores.segment import page as segment
+    from visionscores.segment import render
 
     path = Path(args.path)
-    params = args.params or {}
-    pages = []
+    config = _page_config(Path(args.config), args.dpi)
+    result = []
     if path.suffix.lower() == ".pdf":
-        document = render.open_pdf(path)
-        numbers = [args.page] if args.page else range(1, document.page_count + 1)
-        for number in numbers:
-            if not 1 <= number <= document.page_count:
-                raise render.RenderError(f"{path}: no page {number} (it has {document.page_count})")
-            pages.append((number, render.render_at_dpi(document[number - 1], args.dpi)))
+        with render.open_pdf(path) as document:
+            numbers = [args.page] if args.page else range(1, document.page_count + 1)
+            for number in numbers:
+                if not 1 <= number <= document.page_count:
+                    raise render.RenderError(
+                        f"{path}: no page {number} (it has {document.page_count})"
+                    )
+                processed = segment.process_pdf_page(
+                    document, number, config["render"], config["clean"], config["segment"]
+                )
+                result.append(segment.page_to_json(number, processed.result))
     else:
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if image is None:
             raise render.RenderError(f"{path}: not a readable image")
-        pages.append((1, image))
-    result = [segment.segment_gray_page(gray, number, params) for number, gray in pages]
+        processed = segment.process_image(image, config["clean"], config["segment"])
+        result.append(segment.page_to_json(1, processed.result))
     output = {"pages": result}
     if args.json:
         print(json.dumps(output))
@@ -151,9 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
     seg = commands.add_parser("segment", help="find the systems of a PDF or image page")
     seg.add_argument("path", help="a PDF or an image file")
     seg.add_argument("--page", type=int, help="1-based page of a PDF (default: all)")
-    seg.add_argument("--dpi", type=float, default=300.0, help="PDF rendering resolution")
+    seg.add_argument(
+        "--dpi",
+        type=float,
+        help="resolution of vector pages, dots per inch (default: the config's render.dpi;"
+        " a scan keeps its own pixels)",
+    )
     seg.add_argument("--json", action="store_true", help="print the contract JSON")
-    seg.add_argument("--params", type=_json_arg, help="segment parameters as JSON")
+    seg.add_argument(
+        "--config",
+        default="config/config.yaml",
+        help="workflow config whose render, clean and segment sections are used"
+        " (default: %(default)s)",
+    )
     seg.set_defaults(handler=_cmd_segment)
 
     stage = commands.add_parser("stage", help="run one workflow stage for one piece")

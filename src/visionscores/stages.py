@@ -209,9 +209,9 @@ def _segment_pdf(
 
     Raises StageError with the cause when the PDF or one of its pages cannot be rendered.
     """
-    from visionscores import render as rendering
-    from visionscores import segment as segmenting
     from visionscores.formatting import encode_jpeg
+    from visionscores.segment import page as segmenting
+    from visionscores.segment import render as rendering
 
     max_pages = render_params["max_pages"]
     with rendering.open_pdf(pdf_path) as document:
@@ -225,23 +225,13 @@ def _segment_pdf(
         pages = []
         for page_number in range(1, document.page_count + 1):
             try:
-                image, info = rendering.render_page(
-                    document,
-                    page_number,
-                    render_params["dpi"],
-                    render_params["max_pixels_per_page"],
+                processed = segmenting.process_pdf_page(
+                    document, page_number, render_params, clean_params, segment_params
                 )
             except VisionscoresError as error:
                 raise StageError(f"{pdf_path}: {error}", cause=error.cause) from error
-            except Exception as error:  # MuPDF errors on a damaged page
-                raise StageError(
-                    f"{pdf_path}: page {page_number} cannot be rendered ({error})",
-                    cause="corrupt-page",
-                ) from error
-            page = {**rendering.page_record(info), "file": page_file_name(page_number)}
-            cleaned, matrix, result = segmenting.clean_and_segment(
-                image, clean_params, segment_params, assume_upright=info.vector_only
-            )
+            page = {**rendering.page_record(processed.info), "file": page_file_name(page_number)}
+            cleaned, matrix, result = processed.cleaned, processed.matrix, processed.result
             rows += _candidate_rows(piece_id, pdf_sha256, page, result, first_index=len(rows))
             page.update(_page_summary(result, matrix))
             (out_dir / page["file"]).write_bytes(

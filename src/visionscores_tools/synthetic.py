@@ -624,13 +624,13 @@ def image_pdf(
 
     pages: grayscale uint8 arrays, one per page.
     dpi: native resolution of the images; page size in points is ``pixels * 72 / dpi``.
-    mode: "gray" embeds an 8-bit JPEG (DCTDecode); "1bit" embeds a bilevel image (1 bit per
-        pixel, Flate), thresholded at 128.
+    mode: "gray" embeds an 8-bit JPEG (DCTDecode); "gray-lossless" the 8-bit pixels as they
+        are (Flate); "1bit" a bilevel image (1 bit per pixel, Flate), thresholded at 128.
     jpeg_quality: JPEG quality for "gray" mode.
     The file carries no dates or ids, so equal input gives equal bytes.
     """
-    if mode not in ("gray", "1bit"):
-        raise ValueError(f"mode must be 'gray' or '1bit', not {mode!r}")
+    if mode not in ("gray", "gray-lossless", "1bit"):
+        raise ValueError(f"mode must be 'gray', 'gray-lossless' or '1bit', not {mode!r}")
     n = len(pages)
     # Object layout: 1 catalog, 2 page tree, then per page: page, content, image.
     kids = " ".join(f"{3 + 3 * i} 0 R" for i in range(n))
@@ -652,6 +652,12 @@ def image_pdf(
                 f"/Type /XObject /Subtype /Image /Width {width} /Height {height} "
                 "/ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /DCTDecode",
                 jpeg.tobytes(),
+            )
+        elif mode == "gray-lossless":
+            image = _stream(
+                f"/Type /XObject /Subtype /Image /Width {width} /Height {height} "
+                "/ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /FlateDecode",
+                zlib.compress(np.ascontiguousarray(gray).tobytes(), 6),
             )
         else:
             # DeviceGray with 1 bit: 1 = white, rows padded to whole bytes.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from visionscores.staves import Staff
+from visionscores.segment.staves import Staff
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from visionscores import clean, quality, staves, systems
+from visionscores import quality
+from visionscores.segment import clean, render, staves, systems
 
 # Keys of config `clean:` passed to clean.clean_page.
 CLEAN_KEYS = ("max_skew_deg", "min_skew_deg", "paper_window_fraction", "skew_column_bin")
@@ -174,26 +175,56 @@ def clean_and_segment(
     return page, matrix, result
 
 
-def segment_gray_page(
-    gray: np.ndarray,
-    page_number: int = 1,
-    segment_params: Mapping[str, Any] | None = None,
-    max_skew_deg: float = 5.0,
-    min_skew_deg: float = 0.0,
-    paper_window_fraction: float = 0.04,
-) -> dict[str, Any]:
-    """Clean and segment one gray page in memory; return the segment contract's JSON.
+@dataclass
+class ProcessedPage:
+    """One page through the segment stage: what was rendered, the cleaned page, the systems."""
 
-    The path of ``visionscores segment`` and of the benchmarks: the same functions the
-    workflow's segment stage runs, without files.
+    info: render.PageImage | None  # None for an image file given directly
+    cleaned: np.ndarray  # deskewed gray page, paper flattened to white
+    matrix: np.ndarray  # 2x3, input-image pixels -> cleaned page pixels
+    result: PageSegmentation
+
+
+def process_pdf_page(
+    document,
+    page_number: int,
+    render_params: Mapping[str, Any],
+    clean_params: Mapping[str, Any],
+    segment_params: Mapping[str, Any],
+) -> ProcessedPage:
+    """The one page pipeline: render page ``page_number`` (1-based) of an open PDF, clean it
+    and find its candidate systems, with the config's `render:`, `clean:` and `segment:`
+    sections.
+
+    The workflow's segment rule, ``visionscores segment`` and the benchmarks all call this
+    function, so a benchmark figure describes what the workflow puts in the dataset. A scan
+    keeps its own pixels; a page drawn by vector operations alone is rendered at
+    ``render_params["dpi"]`` and taken as upright (no skew search unless its staves say so).
+    Raises :class:`render.RenderError` when the page cannot be rendered within the limits.
     """
-    clean_params = {
-        "max_skew_deg": max_skew_deg,
-        "min_skew_deg": min_skew_deg,
-        "paper_window_fraction": paper_window_fraction,
-    }
-    _, _, result = clean_and_segment(gray, clean_params, segment_params)
-    return page_to_json(page_number, result)
+    try:
+        image, info = render.render_page(
+            document, page_number, render_params["dpi"], render_params["max_pixels_per_page"]
+        )
+    except render.RenderError:
+        raise
+    except Exception as error:  # MuPDF raises several types on a damaged page
+        raise render.RenderError(
+            f"page {page_number} cannot be rendered ({error})", cause="corrupt-page"
+        ) from error
+    cleaned, matrix, result = clean_and_segment(
+        image, clean_params, segment_params, assume_upright=info.vector_only
+    )
+    return ProcessedPage(info, cleaned, matrix, result)
+
+
+def process_image(
+    gray: np.ndarray, clean_params: Mapping[str, Any], segment_params: Mapping[str, Any]
+) -> ProcessedPage:
+    """The page pipeline for a page image at hand (8-bit gray, white paper): clean and
+    segment it as the workflow does a scanned page."""
+    cleaned, matrix, result = clean_and_segment(gray, clean_params, segment_params)
+    return ProcessedPage(None, cleaned, matrix, result)
 
 
 def page_to_json(page_number: int, result: PageSegmentation) -> dict[str, Any]:

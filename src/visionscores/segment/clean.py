@@ -74,7 +74,7 @@ def skew_of_flattened(
     faint staff lines of a blurred scan count even where binarization would lose them.
     Returns 0.0 for a page without horizontal strokes.
     """
-    from visionscores.staves import binned_column_centres, long_horizontal_strokes
+    from visionscores.segment.staves import binned_column_centres, long_horizontal_strokes
 
     strokes = long_horizontal_strokes(
         255 - flattened, min_run_px, max_gap_px=2, column_bin=column_bin
