@@ -650,23 +650,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
-    """Run the benchmark; print and write the report. Returns the rows and the page results."""
-    args = parse_args(argv)
-    started = time.perf_counter()
-    n_music = args.pages - (max(1, round(NEGATIVE_SHARE * args.pages)) if args.pages >= 2 else 0)
-
-    # Engrave in batches until there are enough music pages (engravings give 1-3 pages).
+def page_specs(n_pages: int, seed: int, cache_dir: Path, jobs: int) -> list[PageSpec]:
+    """The benchmark's page set: engraves (or reads from the cache) until it has enough
+    music pages (an engraving gives 1-3 pages), then plans every page."""
+    n_music = n_pages - (max(1, round(NEGATIVE_SHARE * n_pages)) if n_pages >= 2 else 0)
     engravings: list[Engraving] = []
     page_counts: list[int] = []
     while sum(page_counts) < n_music:
         missing = n_music - sum(page_counts)
-        batch_size = max(args.jobs, -(-missing // 2))
-        plan = plan_engravings(args.seed, len(engravings) + batch_size)[len(engravings) :]
-        counts = _map(functools.partial(_count_pages, cache_dir=args.cache_dir), plan, args.jobs)
+        batch_size = max(jobs, -(-missing // 2))
+        plan = plan_engravings(seed, len(engravings) + batch_size)[len(engravings) :]
+        counts = _map(functools.partial(_count_pages, cache_dir=cache_dir), plan, jobs)
         engravings += plan
         page_counts += counts
-    specs = plan_pages(args.seed, args.pages, page_counts, engravings)
+    return plan_pages(seed, n_pages, page_counts, engravings)
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Run the benchmark; print and write the report. Returns the rows and the page results."""
+    args = parse_args(argv)
+    started = time.perf_counter()
+    specs = page_specs(args.pages, args.seed, args.cache_dir, args.jobs)
+    engravings = list(
+        {spec.engraving.cache_key(): spec.engraving for spec in specs if spec.engraving}.values()
+    )
     engrave_seconds = time.perf_counter() - started
 
     use_incipit, incipit_reason = baselines.incipit_available()
