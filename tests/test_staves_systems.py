@@ -170,3 +170,12 @@ def test_lyrics_footnotes_and_page_numbers_are_never_systems():
     assert [s.n_staves for s in result] == [2, 2]
     for system, truth in zip(result, page.systems, strict=True):
         assert np.allclose(system.staff_box, truth["staff_bbox"], atol=3.0)
+
+
+def test_a_gutter_shadow_at_the_page_edge_does_not_chain_systems():
+    # Staves 2 spacings from the edge, within the brace margin: a dark band down the page
+    # edge crosses every gap between systems, yet is no brace (it chained all six staves).
+    page = draw_page([2, 2, 2], left_px=40)
+    gray = page.gray.copy()
+    gray[:, :22] = 40
+    assert [s.n_staves for s in find(gray)] == [2, 2, 2]

@@ -44,6 +44,8 @@ def staves_joined(
     The gap band runs from just below the upper staff's bottom line to just above the lower
     staff's top line, from ``margin_left_px`` left of the staves (braces sit there) to their
     right end. Staff lines themselves are outside the band, so they cannot join anything.
+    Ink that reaches the page's left or right edge inside the band does not join: it is a
+    gutter shadow or the scanner's dark border, which would chain every system of the page.
     """
     top = int(np.ceil(upper.bottom_px)) + line_margin_px
     bottom = int(np.floor(lower.top_px)) - line_margin_px
@@ -57,7 +59,12 @@ def staves_joined(
         return False
     touching_top = np.unique(labels[0][labels[0] > 0])
     touching_bottom = np.unique(labels[-1][labels[-1] > 0])
-    return bool(np.intersect1d(touching_top, touching_bottom).size)
+    crossing = np.intersect1d(touching_top, touching_bottom)
+    if left == 0:
+        crossing = np.setdiff1d(crossing, labels[:, 0])
+    if right == ink.shape[1]:
+        crossing = np.setdiff1d(crossing, labels[:, -1])
+    return bool(crossing.size)
 
 
 def horizontally_overlapping(upper: Staff, lower: Staff, min_overlap: float) -> bool:
