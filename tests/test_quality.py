@@ -24,6 +24,7 @@ GOOD = {
     "noise": 0.0,
     "text_likeness": 0.05,
     "overlap": 0.0,
+    "open_end_sp": 0.0,
 }
 
 
@@ -38,6 +39,7 @@ def test_a_good_grand_staff_is_kept():
         ({"n_staves": 3}, "n_staves"),
         ({"n_staves": 1}, "n_staves"),
         ({"width_ratio": 0.05}, "narrow"),
+        ({"open_end_sp": 20.0}, "partial"),
         ({"line_fill": 0.2}, "broken_lines"),
         ({"residual_skew_deg": -2.0}, "skewed"),
         ({"bend_sp": 3.0}, "curved"),
@@ -97,7 +99,28 @@ def test_overlap_of_staff_boxes():
 def test_every_reason_has_a_meaning_in_check_order():
     features = {name: 0.0 for name in GOOD} | {"n_staves": 9, "width_ratio": 0.0}
     features |= {"ink_density": 0.0, "residual_skew_deg": 9.0, "bend_sp": 9.0, "edge_cut": 1.0}
-    features |= {"noise": 1.0, "text_likeness": 1.0, "overlap": 1.0}
+    features |= {"noise": 1.0, "text_likeness": 1.0, "overlap": 1.0, "open_end_sp": 99.0}
     reasons = quality.judge_candidate(features, THRESHOLDS).reasons.split(";")
     # Every rule fails here except "dense" (density 0 is sparse): the order is the table's.
     assert reasons == [code for code in quality.REASON_MEANINGS if code != "dense"]
+
+
+def test_end_barline_fill_tells_a_barline_from_lines_that_stop():
+    # Two staves (rows 100-180 and 300-380), lines 2 px thick every 20 px, ending at x 500.
+    ink = np.zeros((500, 800), np.uint8)
+    for top in (100, 300):
+        for k in range(5):
+            ink[top + 20 * k : top + 20 * k + 2, 100:501] = 1
+    staff_rows = [(100, 180), (300, 380)]
+    # Lines alone: rows 100-101, 120-121, ..., 180-181; 9 of each staff's 81 rows 100-180.
+    assert quality.end_barline_fill(ink, staff_rows, 500, 6) == pytest.approx(9 / 81)
+    ink[100:381, 499:502] = 1  # a barline closes both staves
+    assert quality.end_barline_fill(ink, staff_rows, 500, 6) == 1.0
+
+
+def test_open_end_counts_only_ends_that_no_barline_closes():
+    extent = (100.0, 2100.0)
+    assert quality.open_end_sp((400, 2100), extent, (True, True), 20.0) == 0.0  # indented
+    assert quality.open_end_sp((100, 900), extent, (True, True), 20.0) == 0.0  # short, closed
+    assert quality.open_end_sp((100, 900), extent, (True, False), 20.0) == 60.0
+    assert quality.open_end_sp((700, 2100), extent, (False, True), 20.0) == 30.0

@@ -1,9 +1,14 @@
 """clean_and_segment: a page taken as upright is checked, and measured when it is not."""
 
+import cv2
 import pytest
+import yaml
 from drawn_pages import draw_page, rotate
+from repo_paths import REPO
 
 from visionscores.segment import page as segment
+
+CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
 
 
 def boxes(result):
@@ -12,8 +17,10 @@ def boxes(result):
 
 def test_an_upright_page_taken_as_upright_gives_what_measuring_gives():
     gray = draw_page([2, 2, 2]).gray
-    _, matrix, upright = segment.clean_and_segment(gray, assume_upright=True)
-    _, _, measured = segment.clean_and_segment(gray)
+    _, matrix, upright = segment.clean_and_segment(
+        gray, CONFIG["clean"], CONFIG["segment"], assume_upright=True
+    )
+    _, _, measured = segment.clean_and_segment(gray, CONFIG["clean"], CONFIG["segment"])
     assert upright.skew_deg == 0.0 and matrix.tolist() == [[1, 0, 0], [0, 1, 0]]
     assert [s.n_staves for s in upright.systems] == [2, 2, 2]
     assert boxes(upright) == boxes(measured)
@@ -22,6 +29,35 @@ def test_an_upright_page_taken_as_upright_gives_what_measuring_gives():
 @pytest.mark.parametrize("angle_deg", [0.4, 2.0])
 def test_a_tilted_page_taken_as_upright_is_measured_and_deskewed(angle_deg):
     gray = rotate(draw_page([2, 2, 2]).gray, angle_deg)
-    _, _, result = segment.clean_and_segment(gray, assume_upright=True)
+    _, _, result = segment.clean_and_segment(
+        gray, CONFIG["clean"], CONFIG["segment"], assume_upright=True
+    )
     assert result.skew_deg == pytest.approx(angle_deg, abs=0.05)
     assert [s.n_staves for s in result.systems] == [2, 2, 2]
+
+
+def open_ends(gray):
+    _, _, result = segment.clean_and_segment(gray, CONFIG["clean"], CONFIG["segment"])
+    return [
+        (s.n_staves, f["open_end_sp"]) for s, f in zip(result.systems, result.features, strict=True)
+    ]
+
+
+def test_whole_systems_have_no_open_end_even_indented_or_short_with_a_barline():
+    page = draw_page([2, 2, 2], first_indent_px=300)  # spacing 20 px, staves end at 2200
+    gray = page.gray.copy()
+    top, bottom = page.systems[2]["staff_bbox"][1], page.systems[2]["staff_bbox"][3]
+    gray[top - 5 : bottom + 6, 1201:] = 255  # the last system ends at x 1200 ...
+    cv2.line(gray, (1200, top), (1200, bottom), 0, 3)  # ... in a barline
+    assert open_ends(gray) == [(2, 0.0), (2, 0.0), (2, 0.0)]
+
+
+def test_a_system_whose_lines_stop_without_a_barline_has_an_open_end():
+    page = draw_page([2, 2, 2])
+    gray = page.gray.copy()
+    top, bottom = page.systems[1]["staff_bbox"][1], page.systems[1]["staff_bbox"][3]
+    gray[top - 5 : bottom + 6, 1001:] = 255  # the lines stop at x 1000, nothing closes them
+    (first, middle, last) = open_ends(gray)
+    assert first == (2, 0.0) and last == (2, 0.0)
+    # Short by 2200 - 1000 px (the page's other systems end at 2200), spacing 20 px.
+    assert middle[0] == 2 and middle[1] == pytest.approx(60.0, abs=0.5)

@@ -26,6 +26,10 @@ FEATURES: dict[str, tuple[str, str]] = {
     "noise": ("fraction", "ink in specks (components under 0.15 x 0.15 spacings)"),
     "text_likeness": ("fraction", "ink in the crop not attached to the staff lines"),
     "overlap": ("fraction", "largest share of the staff box covered by another system's"),
+    "open_end_sp": (
+        "staff spacings",
+        "how far an end without a barline falls short of the page's common staff extent",
+    ),
 }
 
 
@@ -33,6 +37,8 @@ FEATURES: dict[str, tuple[str, str]] = {
 REASON_MEANINGS: dict[str, str] = {
     "n_staves": "not one grand staff (staff count outside judge.allowed_n_staves)",
     "narrow": "much narrower than the widest system on its page (judge.min_width_ratio)",
+    "partial": "its staff lines stop short of the page's other systems with no barline there,"
+    " a part of a system (judge.max_open_end_sp)",
     "broken_lines": "staff lines show ink over too little of the width (judge.min_line_fill)",
     "skewed": "a staff still tilted after page deskew (judge.max_residual_skew_deg)",
     "curved": "a staff line bent from straight (judge.max_bend_sp)",
@@ -51,6 +57,42 @@ def ink_density(ink: np.ndarray, box: tuple[float, float, float, float]) -> floa
     x0, y0, x1, y1 = (round(v) for v in box)
     region = ink[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)]
     return float(region.mean()) if region.size else 0.0
+
+
+def end_barline_fill(
+    ink: np.ndarray, staff_rows: list[tuple[float, float]], x_px: float, half_width_px: int
+) -> float:
+    """Share of a system's staff rows with ink within ``half_width_px`` of column ``x_px``.
+
+    ``staff_rows``: (top, bottom) line centres of each staff, pixels. A barline closing the
+    staves there fills about all of them; staff lines that merely stop (a system cut short)
+    fill only their own rows, about 5 line thicknesses in 4 spacings.
+    """
+    x0 = max(0, round(x_px) - half_width_px)
+    x1 = min(ink.shape[1], round(x_px) + half_width_px + 1)
+    rows = np.concatenate([np.arange(round(top), round(bottom) + 1) for top, bottom in staff_rows])
+    rows = rows[(rows >= 0) & (rows < ink.shape[0])]
+    if x1 <= x0 or not rows.size:
+        return 0.0
+    return float(ink[rows, x0:x1].any(axis=1).mean())
+
+
+def open_end_sp(
+    box_x: tuple[float, float],
+    page_extent_x: tuple[float, float],
+    closed: tuple[bool, bool],
+    spacing_px: float,
+) -> float:
+    """How far an end of a system that no barline closes falls short of the page's common
+    staff extent, in staff spacings (0 when each end reaches it or is closed).
+
+    ``box_x``: the system's left and right staff ends; ``page_extent_x``: the page's common
+    left and right staff ends; ``closed``: whether a barline closes the left and right end.
+    An indented first system opens with its barline, a short final one ends in one.
+    """
+    left_short = 0.0 if closed[0] else max(0.0, box_x[0] - page_extent_x[0])
+    right_short = 0.0 if closed[1] else max(0.0, page_extent_x[1] - box_x[1])
+    return max(left_short, right_short) / spacing_px
 
 
 def edge_cut(
@@ -143,6 +185,7 @@ def judge_candidate(features: Mapping[str, Any], thresholds: Mapping[str, Any]) 
     Rules, in the order reported (reason code: what fails it):
       n_staves: n_staves not in ``allowed_n_staves``;
       narrow: width_ratio < ``min_width_ratio``;
+      partial: open_end_sp > ``max_open_end_sp``;
       broken_lines: line_fill < ``min_line_fill``;
       skewed: |residual_skew_deg| > ``max_residual_skew_deg``;
       curved: bend_sp > ``max_bend_sp``;
@@ -163,6 +206,11 @@ def judge_candidate(features: Mapping[str, Any], thresholds: Mapping[str, Any]) 
             "narrow",
             features["width_ratio"],
             features["width_ratio"] < thresholds["min_width_ratio"],
+        ),
+        (
+            "partial",
+            features["open_end_sp"],
+            features["open_end_sp"] > thresholds["max_open_end_sp"],
         ),
         (
             "broken_lines",

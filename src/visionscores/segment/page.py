@@ -94,6 +94,12 @@ def segment_page(
     if not result.systems:
         return result
     widest = max(s.staff_box[2] - s.staff_box[0] for s in result.systems)
+    # The page's common staff extent: the median ends of its systems.
+    page_extent_x = (
+        float(np.median([s.staff_box[0] for s in result.systems])),
+        float(np.median([s.staff_box[2] for s in result.systems])),
+    )
+    min_barline_fill = params["end_barline_min_fill"]
     page_height, page_width = ink.shape
     all_boxes = [system.staff_box for system in result.systems]
     for index, system in enumerate(result.systems):
@@ -138,9 +144,23 @@ def segment_page(
                     ),
                     4,
                 ),
+                "open_end_sp": round(_open_end_sp(ink, system, page_extent_x, min_barline_fill), 3),
             }
         )
     return result
+
+
+def _open_end_sp(ink, system, page_extent_x, min_barline_fill: float) -> float:
+    """quality.open_end_sp of one system, its ends' barlines read on the ink."""
+    spacing = system.spacing_px
+    rows = [(staff.top_px, staff.bottom_px) for staff in system.staves]
+    half_width = max(1, round(0.3 * spacing))
+    left, right = system.staff_box[0], system.staff_box[2] - 1
+    closed = tuple(
+        quality.end_barline_fill(ink, rows, x, half_width) >= min_barline_fill
+        for x in (left, right)
+    )
+    return quality.open_end_sp((left, right + 1), page_extent_x, closed, spacing)
 
 
 def clean_and_segment(
