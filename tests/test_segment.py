@@ -1,12 +1,16 @@
-"""clean_and_segment: a page taken as upright is checked, and measured when it is not."""
+"""clean_and_segment: skew, orientation and the ends of systems, on drawn and demo pages."""
+
+import json
 
 import cv2
+import numpy as np
 import pytest
 import yaml
 from drawn_pages import draw_page, rotate
 from repo_paths import REPO
 
 from visionscores.segment import page as segment
+from visionscores.segment import render
 
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
 
@@ -61,3 +65,48 @@ def test_a_system_whose_lines_stop_without_a_barline_has_an_open_end():
     assert first == (2, 0.0) and last == (2, 0.0)
     # Short by 2200 - 1000 px (the page's other systems end at 2200), spacing 20 px.
     assert middle[0] == 2 and middle[1] == pytest.approx(60.0, abs=0.5)
+
+
+def _demo_page(piece: str, number: int):
+    """A demo page as the workflow renders it, and its exact staff boxes."""
+    truth = json.loads((REPO / "demo/ground_truth.json").read_text(encoding="utf-8"))
+    page = truth["pieces"][piece]["pages"][number - 1]
+    with render.open_pdf(REPO / f"demo/pdf/{piece}.pdf") as document:
+        gray, _ = render.render_page(document, number, page["dpi"], 10**9)
+    return gray, [system["staff_bbox"] for system in page["systems"]]
+
+
+def _turned_box(box, turns, width, height):
+    """A box of an upright page as it lies on the page turned counter-clockwise (by hand)."""
+    x0, y0, x1, y1 = box
+    return {
+        1: [y0, width - x1, y1, width - x0],
+        2: [width - x1, height - y1, width - x0, height - y0],
+        3: [height - y1, x0, height - y0, x1],
+    }[turns]
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_page_scanned_sideways_or_upside_down_is_turned_upright(turns):
+    gray, true_boxes = _demo_page("mozart-k545-exposition", 1)
+    height, width = gray.shape
+    turned = np.ascontiguousarray(np.rot90(gray, turns))
+    _, _, result = segment.clean_and_segment(turned, CONFIG["clean"], CONFIG["segment"])
+    # The page was turned by `turns` counter-clockwise: undoing it is the rest of a full turn.
+    assert result.orientation_deg == 90 * ((4 - turns) % 4)
+    expected = [_turned_box(box, turns, width, height) for box in true_boxes]
+    found = result.staff_boxes
+    assert len(found) == len(expected)
+    for true in expected:  # each true box has its own found box within 3 px on every side
+        nearest = min(
+            found, key=lambda box: max(abs(a - b) for a, b in zip(box, true, strict=True))
+        )
+        assert nearest == pytest.approx(true, abs=3.0)
+        found = [box for box in found if box is not nearest]
+
+
+def test_an_upright_page_is_left_as_it_is():
+    gray, true_boxes = _demo_page("bach-bwv846-prelude", 1)
+    _, _, result = segment.clean_and_segment(gray, CONFIG["clean"], CONFIG["segment"])
+    assert result.orientation_deg == 0
+    assert len(result.staff_boxes) == len(true_boxes)

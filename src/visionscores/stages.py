@@ -273,6 +273,7 @@ def _page_summary(result, matrix) -> dict[str, Any]:
     metrics = result.metrics
     return {
         "skew_deg": result.skew_deg,
+        "orientation_deg": result.orientation_deg,
         "matrix": [[round(v, 10) for v in row] for row in matrix.tolist()],
         "staff_spacing_px": round(metrics.staff_spacing_px, 3) if metrics else None,
         "line_thickness_px": round(metrics.line_thickness_px, 3) if metrics else None,

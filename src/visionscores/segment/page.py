@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from visionscores import quality
-from visionscores.segment import clean, render, staves, systems
+from visionscores.segment import clean, orientation, render, staves, systems
 
 # Keys of config `clean:` passed to clean.clean_page.
 CLEAN_KEYS = ("max_skew_deg", "min_skew_deg", "paper_window_fraction", "skew_column_bin")
@@ -53,6 +53,9 @@ class PageSegmentation:
     staff_boxes: list[list[float]] = field(default_factory=list)  # input image pixels
     crop_boxes: list[list[float]] = field(default_factory=list)  # input image pixels
     features: list[dict[str, float]] = field(default_factory=list)
+    # Counter-clockwise turn applied to the input before everything else, degrees (0, 90,
+    # 180 or 270): a page scanned sideways or upside down is segmented upright.
+    orientation_deg: int = 0
 
 
 def _clip_box(box: list[float], width: int, height: int) -> list[float]:
@@ -179,19 +182,46 @@ def clean_and_segment(
     measured (a vectorized scan keeps the skew of the scan).
     """
     clean_params = {k: v for k, v in (clean_params or {}).items() if k in CLEAN_KEYS}
+    segment_params = dict(segment_params or {})
     min_skew_deg = clean_params.get("min_skew_deg", clean.MIN_SKEW_DEG)
 
-    def run(measure_skew: bool):
-        page, ink, skew, matrix = clean.clean_page(gray, **clean_params, measure_skew=measure_skew)
+    def run(turns: int, measure_skew: bool):
+        turned, turn_matrix = orientation.quarter_turn(gray, turns)
+        page, ink, skew, matrix = clean.clean_page(
+            turned, **clean_params, measure_skew=measure_skew
+        )
+        matrix = orientation.compose(matrix, turn_matrix)
         height, width = gray.shape
         result = segment_page(ink, 255 - page, matrix, width, height, skew, segment_params)
-        return page, matrix, result
+        result.orientation_deg = 90 * turns
+        return page, matrix, result, ink
 
-    page, matrix, result = run(measure_skew=not assume_upright)
+    def upside_down(result: PageSegmentation, ink: np.ndarray) -> bool:
+        heaviness = [
+            orientation.left_heaviness(ink, system.staff_box, system.spacing_px)
+            for system in result.systems
+        ]
+        return orientation.looks_upside_down(
+            heaviness,
+            segment_params["upside_down_min_share"],
+            segment_params["upside_down_min_margin"],
+        )
+
+    page, matrix, result, ink = run(0, measure_skew=not assume_upright)
     if assume_upright:
         tilts = [abs(staff.slope_deg) for system in result.systems for staff in system.staves]
         if not tilts or float(np.median(tilts)) >= min_skew_deg:
-            page, matrix, result = run(measure_skew=True)
+            page, matrix, result, ink = run(0, measure_skew=True)
+    if not result.systems:
+        # No staves: perhaps scanned sideways. A quarter turn either way makes the staff
+        # lines horizontal; the systems' ends then tell which way is up.
+        turned = run(1, measure_skew=True)
+        if turned[2].systems:
+            page, matrix, result, ink = turned
+            if upside_down(result, ink):
+                page, matrix, result, ink = run(3, measure_skew=True)
+    elif upside_down(result, ink):
+        page, matrix, result, ink = run(2, measure_skew=True)
     return page, matrix, result
 
 
@@ -254,6 +284,7 @@ def page_to_json(page_number: int, result: PageSegmentation) -> dict[str, Any]:
         "width": result.width,
         "height": result.height,
         "skew_deg": result.skew_deg,
+        "orientation_deg": result.orientation_deg,
         "systems": [
             {"staff_bbox": staff_box, "crop_bbox": crop_box, "n_staves": system.n_staves}
             for system, staff_box, crop_box in zip(
