@@ -179,3 +179,19 @@ def test_a_gutter_shadow_at_the_page_edge_does_not_chain_systems():
     gray = page.gray.copy()
     gray[:, :22] = 40
     assert [s.n_staves for s in find(gray)] == [2, 2, 2]
+
+
+def test_a_two_page_spread_gives_each_page_its_systems_in_reading_order():
+    # A book scanned open: the facing pages' staves alternate from top to bottom.
+    left = draw_page([2, 2, 2], height_px=2600)
+    right = draw_page([2, 2], top_px=300, height_px=2600, seed=1)
+    found = find(np.hstack([left.gray, right.gray]))
+    width = left.gray.shape[1]
+    expected = [s["staff_bbox"] for s in left.systems] + [
+        [x0 + width, y0, x1 + width, y1]
+        for x0, y0, x1, y1 in (s["staff_bbox"] for s in right.systems)
+    ]
+    assert [(s.n_staves, s.column) for s in found] == [(2, 0)] * 3 + [(2, 1)] * 2
+    for system, true in zip(found, expected, strict=True):
+        # The closing barline, 3 px wide, reaches past the drawn line ends.
+        assert system.staff_box == pytest.approx(true, abs=3)

@@ -96,12 +96,20 @@ def segment_page(
     result.systems = systems.find_systems(ink, found, **system_params)
     if not result.systems:
         return result
-    widest = max(s.staff_box[2] - s.staff_box[0] for s in result.systems)
-    # The page's common staff extent: the median ends of its systems.
-    page_extent_x = (
-        float(np.median([s.staff_box[0] for s in result.systems])),
-        float(np.median([s.staff_box[2] for s in result.systems])),
-    )
+    # Per column of the page (two on a two-page spread): the widest system, and the common
+    # staff extent, the median ends of its systems.
+    columns = {system.column for system in result.systems}
+    widest = {
+        c: max(s.staff_box[2] - s.staff_box[0] for s in result.systems if s.column == c)
+        for c in columns
+    }
+    extent_x = {
+        c: (
+            float(np.median([s.staff_box[0] for s in result.systems if s.column == c])),
+            float(np.median([s.staff_box[2] for s in result.systems if s.column == c])),
+        )
+        for c in columns
+    }
     min_barline_fill = params["end_barline_min_fill"]
     page_height, page_width = ink.shape
     all_boxes = [system.staff_box for system in result.systems]
@@ -127,7 +135,9 @@ def segment_page(
         )
         result.features.append(
             {
-                "width_ratio": round((system.staff_box[2] - system.staff_box[0]) / widest, 4),
+                "width_ratio": round(
+                    (system.staff_box[2] - system.staff_box[0]) / widest[system.column], 4
+                ),
                 "height_sp": round((system.staff_box[3] - system.staff_box[1]) / spacing, 3),
                 "ink_density": round(quality.ink_density(ink, system.crop_box), 4),
                 "residual_skew_deg": round(max((s.slope_deg for s in system.staves), key=abs), 4),
@@ -147,7 +157,9 @@ def segment_page(
                     ),
                     4,
                 ),
-                "open_end_sp": round(_open_end_sp(ink, system, page_extent_x, min_barline_fill), 3),
+                "open_end_sp": round(
+                    _open_end_sp(ink, system, extent_x[system.column], min_barline_fill), 3
+                ),
             }
         )
     return result

@@ -26,6 +26,7 @@ class System:
     staves: tuple[Staff, ...]
     staff_box: tuple[float, float, float, float]
     crop_box: tuple[float, float, float, float]
+    column: int = 0  # 0 on a single page; 0 and 1 for the left and right page of a spread
 
     @property
     def n_staves(self) -> int:
@@ -104,6 +105,32 @@ def group_staves(
     return groups
 
 
+def page_columns(staves: list[Staff], min_overlap: float) -> list[list[Staff]]:
+    """Staves in columns of the page, left to right, each top to bottom.
+
+    Staves that overlap horizontally (by ``min_overlap`` of the narrower), directly or
+    through others, are one column: a single page is one column, a two-page spread (a book
+    scanned open) two, side by side. Grouping staves into systems within each column keeps
+    the staves of the facing pages, which alternate from top to bottom, apart.
+    """
+    parent = list(range(len(staves)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    for i, upper in enumerate(staves):
+        for j in range(i + 1, len(staves)):
+            if horizontally_overlapping(upper, staves[j], min_overlap):
+                parent[root(j)] = root(i)
+    columns: dict[int, list[Staff]] = {}
+    for index, staff in enumerate(staves):
+        columns.setdefault(root(index), []).append(staff)
+    return sorted(columns.values(), key=lambda column: min(s.left_px for s in column))
+
+
 def staff_box(staves: list[Staff]) -> tuple[float, float, float, float]:
     """Tight box: top line of the top staff to bottom line of the bottom staff."""
     return (
@@ -161,22 +188,28 @@ def find_systems(
     margin_left_sp: float = 3.0,
     margin_right_sp: float = 1.0,
 ) -> list[System]:
-    """Systems of a deskewed page in reading order (top to bottom), with their boxes."""
-    groups = group_staves(ink, staves, brace_margin_sp=brace_margin_sp, min_overlap=min_overlap)
-    boxes = [staff_box(group) for group in groups]
-    spacings = [float(np.mean([s.spacing_px for s in group])) for group in groups]
+    """Systems of a deskewed page in reading order, with their boxes: top to bottom, and on
+    a two-page spread the left page's before the right page's (see :func:`page_columns`)."""
     height, width = ink.shape
-    crops = crop_boxes(
-        boxes,
-        spacings,
-        width,
-        height,
-        max_margin_above_sp=max_margin_above_sp,
-        max_margin_below_sp=max_margin_below_sp,
-        margin_left_sp=margin_left_sp,
-        margin_right_sp=margin_right_sp,
-    )
-    return [
-        System(staves=tuple(group), staff_box=box, crop_box=crop)
-        for group, box, crop in zip(groups, boxes, crops, strict=True)
-    ]
+    found: list[System] = []
+    for column, column_staves in enumerate(page_columns(staves, min_overlap)):
+        groups = group_staves(
+            ink, column_staves, brace_margin_sp=brace_margin_sp, min_overlap=min_overlap
+        )
+        boxes = [staff_box(group) for group in groups]
+        spacings = [float(np.mean([s.spacing_px for s in group])) for group in groups]
+        crops = crop_boxes(
+            boxes,
+            spacings,
+            width,
+            height,
+            max_margin_above_sp=max_margin_above_sp,
+            max_margin_below_sp=max_margin_below_sp,
+            margin_left_sp=margin_left_sp,
+            margin_right_sp=margin_right_sp,
+        )
+        found += [
+            System(staves=tuple(group), staff_box=box, crop_box=crop, column=column)
+            for group, box, crop in zip(groups, boxes, crops, strict=True)
+        ]
+    return found
