@@ -10,8 +10,8 @@ What it does:
 
 1. Gathers pages with known truth: the synthetic pages of ``segmentation.py`` (exact truth:
    piano pages, voice-and-piano songs, negatives; clean or damaged to look scanned, some
-   1-bit) and the labelled real pages under ``--real-dir`` (``labels/<page_id>.json`` and
-   the page images that ``fetch.py`` brings into ``cache/``).
+   1-bit) and the checked labelled real pages under ``--real-dir`` (``labels/<page_id>.json``
+   and the page images that ``fetch.py`` brings into ``cache/``; see its README).
 2. Wraps the pages as image-only PDFs, as IMSLP scans are (8-bit lossless, or 1-bit when a
    page holds only black and white), 25 pages to a score file, places them where acquire
    takes them as already fetched, and runs the real workflow (``snakemake``) on them with
@@ -125,6 +125,10 @@ REAL_SUBSETS = {
     "gray": "real gray scan",
     "lowres": "real low-res",
     "photo": "real photo",
+    "dense": "real dense",
+    "broken-lines": "real broken lines",
+    "indented": "real indented",
+    "title": "real title",
 }
 
 
@@ -140,12 +144,15 @@ def real_pages(real_dir: Path) -> list[Page]:
     missing = []
     for label_path in sorted((real_dir / "labels").glob("*.json")):
         label = json.loads(label_path.read_text(encoding="utf-8"))
+        if not label.get("checked"):
+            continue  # a draft nobody has checked yet is no truth
         page_id = label["page_id"]
         image_path = real_dir / "cache" / f"{page_id}.png"
         gray = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
         if gray is None:
             missing.append(page_id)
             continue
+        cached = json.loads(image_path.with_suffix(".json").read_text(encoding="utf-8"))
         if gray.shape != (label["height"], label["width"]):
             raise SystemExit(f"{image_path}: size {gray.shape[::-1]} differs from its label")
         truth = [
@@ -153,7 +160,7 @@ def real_pages(real_dir: Path) -> list[Page]:
             for s in label["systems"]
         ]
         subsets = [REAL_SUBSETS[t] for t in tags.get(page_id, []) if t in REAL_SUBSETS]
-        pages.append(Page(page_id, gray, float(label.get("dpi") or 300), truth, subsets))
+        pages.append(Page(page_id, gray, float(cached["dpi"]), truth, subsets))
     if missing:
         print(
             f"{len(missing)} labelled pages have no image in {real_dir / 'cache'}"
