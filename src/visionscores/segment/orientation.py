@@ -72,11 +72,21 @@ def left_heaviness(
 def looks_upside_down(heaviness: list[float], min_share: float, min_margin: float) -> bool:
     """True when the systems of a page say it is upside down.
 
-    ``heaviness``: :func:`left_heaviness` of each system. Upside down needs at least
-    ``min_share`` of the systems heavier at the right, and the median heavier at the right
-    by more than ``min_margin`` (share of pixels): a page is turned only on clear evidence.
+    ``heaviness``: :func:`left_heaviness` of each system. Upside down needs two systems at
+    least, ``min_share`` of them heavier at the right, and the median heavier at the right
+    by more than ``min_margin`` (share of pixels): a page is turned only on clear evidence
+    (one odd candidate on a cover page is none).
     """
-    if not heaviness:
+    if len(heaviness) < 2:
         return False
     values = np.asarray(heaviness, dtype=np.float64)
     return bool(np.mean(values < 0) >= min_share and np.median(values) < -min_margin)
+
+
+def looks_like_music(system_widths_px: list[float], page_width_px: int, min_width: float) -> bool:
+    """True when a page's widest system spans ``min_width`` of its width or more.
+
+    A page turned a quarter turn is taken only on that evidence: the upright lines of a
+    picture or a table, turned, give short "staves" that no score has.
+    """
+    return bool(system_widths_px) and max(system_widths_px) >= min_width * page_width_px

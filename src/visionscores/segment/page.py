@@ -228,7 +228,11 @@ def clean_and_segment(
         # No staves: perhaps scanned sideways. A quarter turn either way makes the staff
         # lines horizontal; the systems' ends then tell which way is up.
         turned = run(1, measure_skew=True)
-        if turned[2].systems:
+        widths = [s.staff_box[2] - s.staff_box[0] for s in turned[2].systems]
+        turned_width = turned[0].shape[1]
+        if orientation.looks_like_music(
+            widths, turned_width, segment_params["quarter_turn_min_width"]
+        ):
             page, matrix, result, ink = turned
             if upside_down(result, ink):
                 page, matrix, result, ink = run(3, measure_skew=True)
