@@ -195,3 +195,27 @@ def test_a_two_page_spread_gives_each_page_its_systems_in_reading_order():
     for system, true in zip(found, expected, strict=True):
         # The closing barline, 3 px wide, reaches past the drawn line ends.
         assert system.staff_box == pytest.approx(true, abs=3)
+
+
+def test_a_dotted_left_barline_still_joins_a_voice_staff_to_the_piano():
+    # Voice over piano: only the system's left barline crosses the gap between them, and a
+    # 1-bit scan has left it dotted (2-px gaps every 5 px); the piano pair has a brace.
+    page = draw_page([1, 2], join_with_barline=False, system_gap_sp=9.0, staff_gap_sp=5.0)
+    gray = page.gray
+    voice_top = page.systems[0]["staff_bbox"][1]
+    piano = page.systems[1]["staff_bbox"]
+    cv2.line(gray, (200, round(voice_top)), (200, round(piano[3])), 0, 3)
+    gray[np.arange(voice_top, piano[3], 5).astype(int)[:, None] + np.arange(2), 195:206] = 255
+    cv2.line(gray, (200, piano[1]), (200, piano[3]), 0, 3)  # the piano's own barline is whole
+    found = find(gray)
+    assert [s.n_staves for s in found] == [3]
+
+
+def test_a_ruled_frame_beside_the_staves_joins_no_systems():
+    # A frame line ruled down the page 1.5 spacings left of the staves, inside the brace
+    # margin but away from the page's edge, with breaks, as old editions print it.
+    page = draw_page([2, 2, 2], left_px=300)
+    gray = page.gray.copy()
+    gray[40:-40, 268:271] = 0
+    gray[np.arange(60, gray.shape[0] - 60, 97)[:, None] + np.arange(3), 268:271] = 255
+    assert [s.n_staves for s in find(gray)] == [2, 2, 2]

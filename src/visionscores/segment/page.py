@@ -34,6 +34,10 @@ STAFF_KEYS = (
 SYSTEM_KEYS = (
     "brace_margin_sp",
     "min_overlap",
+    "barline_window_sp",
+    "barline_min_cover",
+    "barline_max_break_sp",
+    "frame_beyond_sp",
     "max_margin_above_sp",
     "max_margin_below_sp",
     "margin_left_sp",

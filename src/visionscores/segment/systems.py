@@ -68,6 +68,47 @@ def staves_joined(
     return bool(crossing.size)
 
 
+def left_end_closed(
+    ink: np.ndarray,
+    upper: Staff,
+    lower: Staff,
+    margin_left_px: int,
+    window_px: int,
+    line_margin_px: int,
+    min_cover: float,
+    max_break_px: int,
+) -> bool:
+    """True when a barline or bracket at the staves' left end covers the gap between them,
+    even with breaks: some ``window_px``-wide band of columns from ``margin_left_px`` left
+    of the staves' start to just inside it holds ink on ``min_cover`` of the gap's rows.
+
+    Scans and thin engravings break the system's left barline between a voice or violin
+    staff and the piano, so no one piece of ink crosses the gap; every row of it still has
+    ink in those few columns once breaks up to ``max_break_px`` rows are bridged (a dotted
+    line of a 1-bit scan).
+    """
+    top = int(np.ceil(upper.bottom_px)) + line_margin_px
+    bottom = int(np.floor(lower.top_px)) - line_margin_px
+    if bottom - top < 1:
+        return True
+    start = min(upper.left_px, lower.left_px)
+    left = max(0, start - margin_left_px)
+    right = min(ink.shape[1], max(upper.left_px, lower.left_px) + window_px)
+    if left == 0 or right - left < window_px:
+        return False  # at the page's edge: a shadow, not a barline
+    band = np.ascontiguousarray(ink[top : bottom + 1, left:right], dtype=np.uint8)
+    if max_break_px > 0:
+        bridge = cv2.getStructuringElement(cv2.MORPH_RECT, (1, (max_break_px + 1) | 1))
+        band = cv2.morphologyEx(band, cv2.MORPH_CLOSE, bridge)
+    # For each window position, the rows with ink anywhere in the window's columns.
+    cumulative = np.concatenate(
+        [np.zeros((band.shape[0], 1), np.int32), np.cumsum(band, axis=1, dtype=np.int32)], axis=1
+    )
+    in_window = cumulative[:, window_px:] - cumulative[:, :-window_px]
+    rows_with_ink = (in_window > 0).sum(axis=0)
+    return bool(rows_with_ink.max() >= min_cover * band.shape[0])
+
+
 def horizontally_overlapping(upper: Staff, lower: Staff, min_overlap: float) -> bool:
     """True when the staves share at least ``min_overlap`` of the narrower one's width."""
     overlap = min(upper.right_px, lower.right_px) - max(upper.left_px, lower.left_px)
@@ -81,28 +122,71 @@ def group_staves(
     *,
     brace_margin_sp: float = 3.0,
     min_overlap: float = 0.5,
+    barline_window_sp: float = 0.5,
+    barline_min_cover: float = 0.9,
+    barline_max_break_sp: float = 0.3,
 ) -> list[list[Staff]]:
     """Group staves (sorted top to bottom) into systems, top to bottom.
 
-    ``brace_margin_sp`` is how far left of the staves a brace or bracket is looked for, in
-    staff spacings.
+    Two staves are one system when ink joins them across the gap (:func:`staves_joined`)
+    or a broken barline closes their left end (:func:`left_end_closed`: a band of
+    ``barline_window_sp`` staff spacings with ink on ``barline_min_cover`` of the gap's
+    rows once breaks up to ``barline_max_break_sp`` are bridged). ``brace_margin_sp`` is
+    how far left of the staves a brace or bracket is looked for, in staff spacings.
     """
     groups: list[list[Staff]] = []
     for staff in staves:
         if groups:
             upper = groups[-1][-1]
             spacing = (upper.spacing_px + staff.spacing_px) / 2.0
-            if horizontally_overlapping(upper, staff, min_overlap) and staves_joined(
-                ink,
-                upper,
-                staff,
-                margin_left_px=round(brace_margin_sp * spacing),
-                line_margin_px=max(2, round(0.25 * spacing)),
+            line_margin = max(2, round(0.25 * spacing))
+            brace_margin = round(brace_margin_sp * spacing)
+            if horizontally_overlapping(upper, staff, min_overlap) and (
+                staves_joined(
+                    ink, upper, staff, margin_left_px=brace_margin, line_margin_px=line_margin
+                )
+                or left_end_closed(
+                    ink,
+                    upper,
+                    staff,
+                    margin_left_px=brace_margin,
+                    window_px=max(2, round(barline_window_sp * spacing)),
+                    line_margin_px=line_margin,
+                    min_cover=barline_min_cover,
+                    max_break_px=round(barline_max_break_sp * spacing),
+                )
             ):
                 groups[-1].append(staff)
                 continue
         groups.append([staff])
     return groups
+
+
+def without_long_verticals(ink: np.ndarray, staves: list[Staff], beyond_sp: float) -> np.ndarray:
+    """The ink less every vertical line longer than all the page's staves together.
+
+    A frame ruled round the page, a gutter shadow or the scanner's border runs past the top
+    staff and the bottom staff of the page; no barline, brace or bracket does (they end
+    within their system). Lines longer than the span from the page's top staff to its bottom
+    staff plus ``beyond_sp`` staff spacings are removed, so that they join no staves.
+    """
+    if not staves:
+        return ink
+    spacing = float(np.median([staff.spacing_px for staff in staves]))
+    span = max(s.bottom_px for s in staves) - min(s.top_px for s in staves)
+    length = int(round(span + beyond_sp * spacing)) | 1
+    if length >= ink.shape[0]:
+        return ink
+    mask = np.ascontiguousarray(ink, dtype=np.uint8)
+    # A scanned line wanders a pixel or two sideways and breaks: it is thickened sideways
+    # and its breaks up to half a spacing are bridged before its length is taken.
+    wander = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 1))
+    bridge = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(3, round(spacing / 2)) | 1))
+    bridged = cv2.morphologyEx(cv2.dilate(mask, wander), cv2.MORPH_CLOSE, bridge)
+    long_lines = cv2.morphologyEx(
+        bridged, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length))
+    )
+    return mask & (1 - cv2.dilate(long_lines, wander))
 
 
 def page_columns(staves: list[Staff], min_overlap: float) -> list[list[Staff]]:
@@ -183,6 +267,10 @@ def find_systems(
     *,
     brace_margin_sp: float = 3.0,
     min_overlap: float = 0.5,
+    barline_window_sp: float = 0.5,
+    barline_min_cover: float = 0.9,
+    barline_max_break_sp: float = 0.3,
+    frame_beyond_sp: float = 4.0,
     max_margin_above_sp: float = 5.0,
     max_margin_below_sp: float = 5.0,
     margin_left_sp: float = 3.0,
@@ -191,10 +279,19 @@ def find_systems(
     """Systems of a deskewed page in reading order, with their boxes: top to bottom, and on
     a two-page spread the left page's before the right page's (see :func:`page_columns`)."""
     height, width = ink.shape
+    # A vertical line longer than the page's staves together (by frame_beyond_sp) is a
+    # frame or a shadow: it joins nothing.
+    joining_ink = without_long_verticals(ink, staves, frame_beyond_sp)
     found: list[System] = []
     for column, column_staves in enumerate(page_columns(staves, min_overlap)):
         groups = group_staves(
-            ink, column_staves, brace_margin_sp=brace_margin_sp, min_overlap=min_overlap
+            joining_ink,
+            column_staves,
+            brace_margin_sp=brace_margin_sp,
+            min_overlap=min_overlap,
+            barline_window_sp=barline_window_sp,
+            barline_min_cover=barline_min_cover,
+            barline_max_break_sp=barline_max_break_sp,
         )
         boxes = [staff_box(group) for group in groups]
         spacings = [float(np.mean([s.spacing_px for s in group])) for group in groups]
