@@ -219,3 +219,27 @@ def test_a_ruled_frame_beside_the_staves_joins_no_systems():
     gray[40:-40, 268:271] = 0
     gray[np.arange(60, gray.shape[0] - 60, 97)[:, None] + np.arange(3), 268:271] = 255
     assert [s.n_staves for s in find(gray)] == [2, 2, 2]
+
+
+def test_a_line_under_a_beam_is_still_a_line_candidate():
+    # Rows 10-41 a beam filling 60 % of the strip; the staff line at rows 20-21 under it
+    # fills all of it. The run is too thick for a line, the line inside it is not.
+    row_fill = np.zeros(60)
+    row_fill[10:42] = 0.6
+    row_fill[20:22] = 1.0
+    row_fill[50:52] = 1.0  # a free line
+    lines = staves.line_candidates(row_fill, 0.45, max_thickness_px=8, under_beam_fill=0.95)
+    assert [line.center_px for line in lines] == [20.5, 50.5]
+
+
+def test_a_staff_whose_lines_are_covered_by_beams_is_found():
+    # Dense sixteenths: double beams lying along the top two lines of the lower staff over
+    # four fifths of its width (as in a Beethoven sonata's left hand). The lines merged with
+    # the beams into runs too thick for lines, and the staff was lost in every strip.
+    page = draw_page([2, 2], notes=False)
+    gray = page.gray
+    lower_top = round(page.systems[1]["staff_bbox"][3]) - 4 * 20
+    for x in range(200, 2200, 200):
+        gray[lower_top - 6 : lower_top + 14, x : x + 160] = 0
+        gray[lower_top + 18 : lower_top + 38, x : x + 160] = 0
+    assert [s.n_staves for s in find(gray)] == [2, 2]

@@ -24,6 +24,7 @@ STAFF_KEYS = (
     "stroke_max_gap_sp",
     "strip_width_sp",
     "min_row_fill",
+    "line_under_beam_fill",
     "spacing_tolerance",
     "max_link_shift_sp",
     "min_strips",

@@ -190,8 +190,15 @@ class _LineCandidate:
     fill: float
 
 
-def line_candidates(row_fill: np.ndarray, min_fill: float, max_thickness_px: float):
-    """Line centres in one strip's row-fill profile: runs of rows filled above ``min_fill``."""
+def line_candidates(
+    row_fill: np.ndarray, min_fill: float, max_thickness_px: float, under_beam_fill: float
+):
+    """Line centres in one strip's row-fill profile: runs of rows filled above ``min_fill``.
+
+    A run thicker than ``max_thickness_px`` is a beam or a block of chords, but a staff line
+    under it still fills the whole strip where the beam does not: rows within it filled to
+    ``under_beam_fill`` of its fullest row are taken as lines when thin enough.
+    """
     above = row_fill >= min_fill
     if not above.any():
         return []
@@ -200,11 +207,15 @@ def line_candidates(row_fill: np.ndarray, min_fill: float, max_thickness_px: flo
     ends = np.nonzero(edges == -1)[0]
     lines = []
     for start, end in zip(starts, ends, strict=True):
-        if end - start > max_thickness_px:
-            continue  # a beam or a filled block, not a line
         weights = row_fill[start:end]
-        center = float(np.dot(weights, np.arange(start, end)) / weights.sum())
-        lines.append(_LineCandidate(center, float(weights.max())))
+        if end - start <= max_thickness_px:
+            center = float(np.dot(weights, np.arange(start, end)) / weights.sum())
+            lines.append(_LineCandidate(center, float(weights.max())))
+            continue
+        level = under_beam_fill * float(weights.max())
+        if level > min_fill:
+            for line in line_candidates(weights, level, max_thickness_px, under_beam_fill):
+                lines.append(_LineCandidate(line.center_px + start, line.fill))
     return lines
 
 
@@ -294,6 +305,7 @@ def find_staves(
     stroke_max_gap_sp: float = 0.5,
     strip_width_sp: float = 8.0,
     min_row_fill: float = 0.45,
+    line_under_beam_fill: float = 0.95,
     spacing_tolerance: float = 0.3,
     max_link_shift_sp: float = 0.5,
     min_strips: int = 2,
@@ -313,6 +325,8 @@ def find_staves(
     stroke_max_gap_sp : gaps along a line bridged before that (dashed lines of scans).
     strip_width_sp : width of the vertical strips in which rows are profiled.
     min_row_fill : fraction of a strip's width a row must fill to be a line candidate.
+    line_under_beam_fill : within a run too thick for a line (a beam along it), rows filled
+        to this share of the fullest row are a line (a line crosses the whole strip).
     spacing_tolerance : allowed deviation of a gap between lines from the spacing (fraction).
     max_link_shift_sp : largest vertical step of a staff from one strip to the next.
     min_strips : a staff must be found in at least this many strips.
@@ -349,7 +363,7 @@ def find_staves(
         if strip_width_px < strip_width // 2:
             continue
         row_fill = strip_sums[:, index] / float(strip_width_px)
-        lines = line_candidates(row_fill, min_row_fill, max_line_thickness)
+        lines = line_candidates(row_fill, min_row_fill, max_line_thickness, line_under_beam_fill)
         for group in five_line_groups(lines, spacing, spacing_tolerance):
             found.append((index, np.array(group)))
 
