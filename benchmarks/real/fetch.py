@@ -54,7 +54,7 @@ def decode_page(data: bytes, suffix: str, page: int | None, render_config: dict)
     if suffix.lower() == ".pdf":
         import tempfile
 
-        from visionscores import render
+        from visionscores.segment import render
 
         with tempfile.TemporaryDirectory() as folder:
             pdf_path = Path(folder) / "page.pdf"

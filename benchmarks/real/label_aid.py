@@ -97,7 +97,8 @@ def image_tag(gray: np.ndarray, record: dict) -> str:
 
 def segment_draft(gray: np.ndarray, vector_only: bool, config: dict) -> tuple[list, float | None]:
     """The segmenter's systems as label systems (input-image pixels), and the staff spacing."""
-    from visionscores import clean, segment
+    from visionscores.segment import clean
+    from visionscores.segment import page as segment
 
     _, matrix, result = segment.clean_and_segment(
         gray, config.get("clean"), config.get("segment"), assume_upright=vector_only

@@ -182,14 +182,14 @@ def snapshot_dir(repo: str, mirror_root: str | Path | None = None) -> Path:
     """The local git directory of ``repo`` (``owner/name``) under the mirror root.
 
     The root (``mirror_root`` or the ``REAL_PAGES_MIRROR`` environment variable) holds one
-    folder per repository named ``owner+name``, a bare git directory or one with a ``repo``
-    (bare) or ``.git`` inside.
+    folder per repository named ``owner+name``: a bare git directory, or one with a bare
+    ``repo``, a ``.git`` or a ``repo/.git`` inside.
     """
     root = mirror_root or os.environ.get(MIRROR_ENV)
     if not root:
         raise FileNotFoundError(f"no snapshot root: pass --mirror or set {MIRROR_ENV}")
     base = Path(root) / repo.replace("/", "+")
-    for candidate in (base / "repo", base / ".git", base):
+    for candidate in (base / "repo", base / "repo" / ".git", base / ".git", base):
         if (candidate / "HEAD").exists() and (candidate / "objects").exists():
             return candidate
     raise FileNotFoundError(f"no git snapshot of {repo} under {root}")
