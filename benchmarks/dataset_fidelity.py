@@ -56,6 +56,7 @@ PAGES_PER_FILE = 25
 MATCH_IOU = 0.5  # a candidate found for a true system
 WHOLE_IOU = 0.75  # a kept sample that is the whole true system
 SCENARIO = "fidelity"
+DEFAULT_IMAGE_DPI = 300  # page size of an image whose resolution is not known
 
 
 @dataclass
@@ -160,7 +161,9 @@ def real_pages(real_dir: Path) -> list[Page]:
             for s in label["systems"]
         ]
         subsets = [REAL_SUBSETS[t] for t in tags.get(page_id, []) if t in REAL_SUBSETS]
-        pages.append(Page(page_id, gray, float(cached["dpi"]), truth, subsets))
+        # An image file may not say its resolution; it only sets the PDF page's size.
+        dpi = float(cached.get("dpi") or DEFAULT_IMAGE_DPI)
+        pages.append(Page(page_id, gray, dpi, truth, subsets))
     if missing:
         print(
             f"{len(missing)} labelled pages have no image in {real_dir / 'cache'}"

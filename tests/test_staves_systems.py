@@ -243,3 +243,40 @@ def test_a_staff_whose_lines_are_covered_by_beams_is_found():
         gray[lower_top - 6 : lower_top + 14, x : x + 160] = 0
         gray[lower_top + 18 : lower_top + 38, x : x + 160] = 0
     assert [s.n_staves for s in find(gray)] == [2, 2]
+
+
+def test_line_like_columns_take_lines_darker_than_the_paper_between_them():
+    darkness = np.zeros((100, 12), np.uint8)
+    rows = np.array([[20.0] * 12, [30.0] * 12, [40.0] * 12, [50.0] * 12, [60.0] * 12])
+    darkness[[20, 30, 40, 50, 60], 0:4] = 200  # all five lines: a staff
+    darkness[[20, 30, 40], 4:8] = 200  # three of five: a staff with two lines covered
+    darkness[[20, 30], 8:10] = 200  # two of five: not enough
+    darkness[15:65, 10:12] = 255  # a barline: as dark between the lines as on them
+    like = staves.line_like_columns(darkness, rows, probe_halfheight=1, min_contrast=48)
+    assert like.tolist() == [True] * 8 + [False] * 4
+
+
+def test_faint_lines_carry_a_staff_on_while_line_like_columns_stay_frequent():
+    like = np.zeros(60, bool)
+    like[10:20] = True  # the stroke search found columns 10-19
+    like[20:40:2] = True  # a dashed stretch: every other column
+    like[50] = True  # an odd speck after a blank stretch
+    assert staves.extend_through_faint_lines(like, 10, 19, window_px=4, min_share=0.5) == (
+        10,
+        38,
+    )
+
+
+def test_a_system_whose_lines_break_into_dashes_is_found_whole():
+    # A 1-bit scan's lines over the right half: dashes of 16 px with gaps of 20 px (a
+    # spacing); before, the staves stopped where the dashes begin.
+    page = draw_page([2, 2, 2])
+    gray = page.gray.copy()
+    for start in range(1200, 2200, 36):
+        for system in page.systems:
+            x0, y0, x1, y1 = (round(v) for v in system["staff_bbox"])
+            gray[y0 - 3 : y1 + 3, start + 16 : start + 36] = 255
+    found = find(gray)
+    assert [s.n_staves for s in found] == [2, 2, 2]
+    for system in found:
+        assert system.staff_box[2] >= 2150  # the last dash ends at 2188

@@ -31,6 +31,9 @@ STAFF_KEYS = (
     "min_width_sp",
     "min_spacing_px",
     "stroke_column_bin_sp",
+    "faint_line_min_contrast",
+    "faint_line_window_sp",
+    "faint_line_min_share",
 )
 SYSTEM_KEYS = (
     "brace_margin_sp",

@@ -281,6 +281,98 @@ def _trace_extent(
     return left, right, fill
 
 
+def line_rows_at(columns: np.ndarray, xs: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Rows of a staff's five lines at ``columns`` (pixels), from their rows ``lines`` (5, n)
+    at the strip centres ``xs``: interpolated between strips, extended straight beyond."""
+    rows = np.stack([np.interp(columns, xs, row) for row in lines])
+    if xs.size >= 2:
+        for index, row in enumerate(lines):
+            slope, intercept = np.polyfit(xs, row, 1)
+            outside = (columns < xs[0]) | (columns > xs[-1])
+            rows[index, outside] = slope * columns[outside] + intercept
+    return rows
+
+
+def line_like_columns(
+    darkness: np.ndarray, line_rows: np.ndarray, probe_halfheight: int, min_contrast: float
+) -> np.ndarray:
+    """Columns where at least 3 of a staff's 5 lines are darker than the paper between them.
+
+    ``line_rows``: (5, width) rows of the lines at every column of ``darkness`` (0 = paper,
+    255 = ink). The paper is read halfway between the lines, so a brace, a barline, a block
+    of text or a shadow, dark between the lines too, is not taken for lines; a faint or
+    broken stretch of line, missed by the stroke search, is.
+    """
+    height, width = darkness.shape
+    columns = np.arange(width)
+
+    def darkest(rows: np.ndarray, halfheight: int) -> np.ndarray:
+        base = np.rint(rows).astype(np.int64)
+        values = [
+            darkness[np.clip(base + o, 0, height - 1), columns]
+            for o in range(-halfheight, halfheight + 1)
+        ]
+        return np.max(values, axis=0).astype(np.int16)
+
+    paper = np.median(
+        [
+            darkest((upper + lower) / 2.0, 1)
+            for upper, lower in zip(line_rows[:-1], line_rows[1:], strict=True)
+        ],
+        axis=0,
+    )
+    present = sum(
+        (darkest(rows, probe_halfheight) >= paper + min_contrast).astype(np.int8)
+        for rows in line_rows
+    )
+    return present >= 3
+
+
+def extend_through_faint_lines(
+    line_like: np.ndarray, left: int, right: int, window_px: int, min_share: float
+) -> tuple[int, int]:
+    """Push a staff's ends (pixels) out while ``line_like`` columns stay frequent.
+
+    A window of ``window_px`` columns beyond each end must hold ``min_share`` line-like
+    columns for the staff to go on (a dashed or faint line of a scan); one window short of
+    it (a chord, a stem, a blot over the lines) is passed when the next one holds them. The
+    new end is the last line-like column reached.
+    """
+    width = line_like.size
+    counts = np.concatenate(([0], np.cumsum(line_like, dtype=np.int64)))
+    window = max(1, window_px)
+    need = min_share * window - 1e-9
+
+    def frequent(start: int) -> bool:  # columns start .. start + window - 1
+        return (
+            start >= 0
+            and start + window <= width
+            and counts[start + window] - counts[start] >= need
+        )
+
+    reach = right
+    while True:
+        if frequent(reach + 1):
+            reach += window
+        elif frequent(reach + 1 + window):
+            reach += 2 * window
+        else:
+            break
+    beyond = np.nonzero(line_like[right + 1 : reach + 1])[0]
+    new_right = right + 1 + int(beyond[-1]) if beyond.size else right
+    reach = left
+    while True:
+        if frequent(reach - window):
+            reach -= window
+        elif frequent(reach - 2 * window):
+            reach -= 2 * window
+        else:
+            break
+    before = np.nonzero(line_like[reach:left])[0]
+    new_left = reach + int(before[0]) if before.size else left
+    return new_left, new_right
+
+
 def strip_column_sums(mask: np.ndarray, strip_width: int) -> np.ndarray:
     """Row sums of ``mask`` within each vertical strip of ``strip_width`` columns.
 
@@ -312,6 +404,9 @@ def find_staves(
     min_width_sp: float = 10.0,
     min_spacing_px: float = 5.0,
     stroke_column_bin_sp: float = 0.13,
+    faint_line_min_contrast: float = 48.0,
+    faint_line_window_sp: float = 2.0,
+    faint_line_min_share: float = 0.35,
 ) -> list[Staff]:
     """Find the five-line staves of a deskewed page, top to bottom.
 
@@ -336,11 +431,18 @@ def find_staves(
         at most this many staff spacings, whole pixels (3 px at a 25 px spacing, none below
         15.4 px: on small staves binning costs more lines than it saves time). Rows stay
         exact; a staff's ends are found to within the bin's width.
+    faint_line_min_contrast : beyond where the strokes end, a column still belongs to the
+        staff when 3 of its 5 lines are this much darker (gray levels) than the paper
+        between them ...
+    faint_line_window_sp : ... in at least ``faint_line_min_share`` of the columns of each
+        window this wide beyond the ends (faint or broken lines of scans).
+    faint_line_min_share : see ``faint_line_window_sp``.
     """
     spacing = metrics.staff_spacing_px
     thickness = metrics.line_thickness_px
     if spacing < min_spacing_px or spacing < 2 * thickness:
         return []
+    darkness = as_darkness(ink)
     height, width = ink.shape
     column_bin = max(1, int(stroke_column_bin_sp * spacing))
     strokes = long_horizontal_strokes(
@@ -401,6 +503,21 @@ def find_staves(
             continue
         left, right, fill = extent
         left, right = left * column_bin, min(width - 1, (right + 1) * column_bin - 1)
+        # Stretches of line too faint or too broken for the stroke search: followed on the
+        # gray levels, as long as the lines stay darker than the paper between them.
+        like = line_like_columns(
+            darkness,
+            line_rows_at(np.arange(width, dtype=np.float64), xs, lines),
+            probe_halfheight=max(1, round(thickness)),
+            min_contrast=faint_line_min_contrast,
+        )
+        new_left, new_right = extend_through_faint_lines(
+            like, left, right, round(faint_line_window_sp * spacing), faint_line_min_share
+        )
+        if (new_left, new_right) != (left, right):
+            added = int(like[new_left:left].sum() + like[right + 1 : new_right + 1].sum())
+            fill = (fill * (right - left + 1) + added) / (new_right - new_left + 1)
+            left, right = new_left, new_right
         if right - left < min_width_sp * spacing:
             continue
         columns = np.arange(left, right + 1)
