@@ -365,3 +365,34 @@ def test_a_bad_manifest_stops_the_run_naming_file_row_and_field(name, tmp_path):
     assert detail in output
     assert not (workdir / "results").exists()
     assert not (workdir / "resources").exists()
+
+
+# --- (d) a bad configuration stops the run before anything is written ---------------------
+
+CONFIG_CASES = {
+    "misspelled-key": ({"clean": {"max_skew_degs": 3.0}}, "clean.max_skew_degs: unknown key"),
+    "minimum-above-maximum": (
+        {"clean": {"min_skew_deg": 6.0}},
+        "clean.min_skew_deg: 6.0 is above clean.max_skew_deg (5.0)",
+    ),
+    "split-shares": (
+        # Merged over the default shares: train 0.9, validation 0.1, test 0.2.
+        {"export": {"split_fractions": {"train": 0.9, "test": 0.2}}},
+        "export.split_fractions: the shares sum to 1.2, not 1",
+    ),
+    "empty-results-path": ({"paths": {"results": ""}}, "paths.results: '' should be non-empty"),
+}
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("name", sorted(CONFIG_CASES))
+def test_a_bad_config_stops_the_run_naming_the_key(name, tmp_path):
+    change, message = CONFIG_CASES[name]
+    workdir, override = tmp_path / "work", tmp_path / "c.yaml"
+    workdir.mkdir()
+    override.write_text(yaml.safe_dump(change), encoding="utf-8")
+    completed = run_snakemake(workdir, "--cores", "1", "--configfile", str(override))
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0, output
+    assert message in output, output
+    assert list(workdir.iterdir()) in ([], [workdir / ".snakemake"]), list(workdir.iterdir())

@@ -15,9 +15,7 @@ import numpy as np
 
 from visionscores import clean, quality, staves, systems
 
-# Keys of config `clean:` passed to clean.clean_page.
-CLEAN_KEYS = ("max_skew_deg", "min_skew_deg", "paper_window_fraction", "skew_column_bin")
-# Keys of config `segment:` passed to staves.find_staves and systems.find_systems.
+# Keys of config `segment:` passed to staves.find_staves, and to systems.find_systems.
 STAFF_KEYS = (
     "stroke_min_length_sp",
     "stroke_max_gap_sp",
@@ -38,6 +36,8 @@ SYSTEM_KEYS = (
     "margin_left_sp",
     "margin_right_sp",
 )
+# Keys of config `clean:` the segment stage uses itself (writing the page), not clean_page.
+CLEAN_OUTPUT_KEYS = ("page_jpeg_quality",)
 
 
 @dataclass
@@ -52,6 +52,28 @@ class PageSegmentation:
     staff_boxes: list[list[float]] = field(default_factory=list)  # input image pixels
     crop_boxes: list[list[float]] = field(default_factory=list)  # input image pixels
     features: list[dict[str, float]] = field(default_factory=list)
+
+
+def cleaning_params(clean_section: Mapping[str, Any]) -> dict[str, Any]:
+    """Config `clean:` without the keys of the page output: the arguments of clean_page."""
+    return {key: value for key, value in clean_section.items() if key not in CLEAN_OUTPUT_KEYS}
+
+
+def split_segment_params(
+    params: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split config `segment:` into the keys of find_staves and those of find_systems.
+
+    A key that belongs to neither is refused (ValueError), never dropped: a misspelled key
+    would otherwise change nothing, silently.
+    """
+    unknown = sorted(set(params) - set(STAFF_KEYS) - set(SYSTEM_KEYS))
+    if unknown:
+        raise ValueError(f"segment: unknown key(s) {unknown}")
+    return (
+        {key: params[key] for key in STAFF_KEYS if key in params},
+        {key: params[key] for key in SYSTEM_KEYS if key in params},
+    )
 
 
 def _clip_box(box: list[float], width: int, height: int) -> list[float]:
@@ -86,9 +108,8 @@ def segment_page(
     result = PageSegmentation(input_width, input_height, skew_deg, metrics)
     if result.metrics is None:
         return result
-    staff_params = {k: params[k] for k in STAFF_KEYS if k in params}
+    staff_params, system_params = split_segment_params(params)
     found = staves.find_staves(darkness, result.metrics, **staff_params)
-    system_params = {k: params[k] for k in SYSTEM_KEYS if k in params}
     result.systems = systems.find_systems(ink, found, **system_params)
     if not result.systems:
         return result
@@ -157,7 +178,7 @@ def clean_and_segment(
     tilted by ``min_skew_deg`` or more (median) send the page through again with its skew
     measured (a vectorized scan keeps the skew of the scan).
     """
-    clean_params = {k: v for k, v in (clean_params or {}).items() if k in CLEAN_KEYS}
+    clean_params = cleaning_params(clean_params or {})  # clean_page refuses unknown keys
     min_skew_deg = clean_params.get("min_skew_deg", clean.MIN_SKEW_DEG)
 
     def run(measure_skew: bool):

@@ -5,23 +5,20 @@ import sys
 from pathlib import Path
 
 import yaml
-from snakemake.utils import validate
 
 from visionscores import OUTPUTS_VERSION
+from visionscores.config import check_config
 from visionscores.manifest import load_manifest
 
-validate(config, schema="../schemas/config.schema.yaml")
-
 REPO = Path(workflow.basedir)
+# Every key, and the checks across keys, before anything is planned; the message names the
+# key's path (e.g. `clean.max_skew_degs: unknown key`).
+with open(REPO / "workflow/schemas/config.schema.yaml", encoding="utf-8") as handle:
+    check_config(config, yaml.safe_load(handle))
+
 RESOURCES = config["paths"]["resources"]
 RESULTS = config["paths"]["results"]
 SCENARIO = config["scenario"]
-
-if SCENARIO not in config["scenarios"]:
-    raise ValueError(
-        f"config: scenario {SCENARIO!r} is not one of the scenarios "
-        f"{sorted(config['scenarios'])} (config key 'scenarios')"
-    )
 
 MANIFEST = REPO / config["scenarios"][SCENARIO]
 with open(REPO / "workflow/schemas/manifest.schema.yaml", encoding="utf-8") as handle:
