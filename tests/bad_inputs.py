@@ -32,6 +32,8 @@ SCAN_DPI = 300
 DEMO_SYSTEMS = 4
 LANDSCAPE_CLIP_PT = pymupdf.Rect(0, 0, 595.28, 421.0)  # its top three systems
 BOMB_SIDE_PX = 60_000
+# Levels of the render bomb: 2 ** 25 staff drawings, far longer than any page may take.
+RENDER_BOMB_LEVELS = 25
 
 
 @functools.cache
@@ -280,6 +282,52 @@ def decompression_bomb_pdf(path: Path, side_px: int = BOMB_SIDE_PX) -> None:
     _image_page(path, keys, data, (595.28, 841.89))
 
 
+def _raw_pdf(objects: list[bytes], path: Path) -> None:
+    """Write ``objects`` (bodies of objects 1, 2, ...) as a PDF with a cross-reference table;
+    object 1 is the catalog."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref_at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref_at,
+    )
+    path.write_bytes(bytes(out))
+
+
+def _stream(dictionary: bytes, data: bytes) -> bytes:
+    return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (dictionary, len(data), data)
+
+
+def render_bomb_pdf(path: Path, levels: int = RENDER_BOMB_LEVELS) -> None:
+    """An A4 page of nested form XObjects: each level draws the one below twice, so the
+    page makes 2 ** ``levels`` drawings of one staff, from a file of a few kilobytes."""
+
+    def form_number(level: int) -> int:  # the top level is object 5, level 0 the last
+        return 5 + levels - level
+
+    form = b"/Type /XObject /Subtype /Form /BBox [0 0 595 842]"
+    staff = b"".join(b"72 %d m 520 %d l " % (700 + 7 * k, 700 + 7 * k) for k in range(5))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /XObject << /X %d 0 R >> >> >>" % form_number(levels),
+        _stream(b"", b"/X Do"),
+    ]
+    for level in range(levels, 0, -1):
+        resources = b" /Resources << /XObject << /X %d 0 R >> >>" % form_number(level - 1)
+        objects.append(_stream(form + resources, b"q /X Do Q q 1 0 0 1 0 -1 cm /X Do Q"))
+    objects.append(_stream(form, staff + b"S"))
+    _raw_pdf(objects, path)
+
+
 # --- the cases ---------------------------------------------------------------------------
 
 
@@ -320,5 +368,6 @@ BAD = [
     Case("html-page", html_as_pdf, cause="html"),
     Case("empty-file", empty_file, cause="empty-file"),
     Case("decompression-bomb", decompression_bomb_pdf, cause="page-too-large"),
+    Case("render-bomb", render_bomb_pdf, cause="render-timeout"),
 ]
 ALL = FINE + BAD

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from bad_inputs import ALL, BAD, FINE, decompression_bomb_pdf
+from bad_inputs import ALL, BAD, FINE, decompression_bomb_pdf, render_bomb_pdf
 from repo_paths import REPO
 from test_workflow import SNAKEMAKE
 
@@ -45,12 +45,16 @@ def made(tmp_path_factory) -> dict[str, Path]:
     return {case.name: case.write(folder) for case in ALL}
 
 
+# Seconds a page may take to render in these tests (the render bomb takes hours).
+TEST_SECONDS_PER_PAGE = 10.0
+
+
 def render_all(path: Path) -> list:
+    """Every page of ``path`` as the segment stage renders it: in a child process, bounded."""
     with render.open_pdf(path) as document:
-        return [
-            render.render_page(document, number, DPI, MAX_PIXELS)
-            for number in range(1, document.page_count + 1)
-        ]
+        count = document.page_count
+    with render.PageRenderer(path, DPI, MAX_PIXELS, TEST_SECONDS_PER_PAGE) as renderer:
+        return [renderer.render(number)[:2] for number in range(1, count + 1)]
 
 
 # --- (a) each file alone -----------------------------------------------------------------
@@ -106,6 +110,36 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
     assert outcome == "page-too-large"
     assert float(seconds) < 3.0, f"refusing took {seconds} s (peak {peak_mb} MB)"
     assert int(peak_mb) < 400, f"refusing took {peak_mb} MB at peak ({seconds} s)"
+
+
+def test_a_render_bomb_is_stopped_at_the_time_limit(tmp_path):
+    """2 ** 25 nested drawings (hours of MuPDF) are stopped after the page's time limit,
+    the renderer's process is gone, and the page is named."""
+    path = tmp_path / "bomb.pdf"
+    render_bomb_pdf(path)
+    assert path.stat().st_size < 8_000
+    started = time.monotonic()
+    renderer = render.PageRenderer(path, DPI, MAX_PIXELS, max_seconds=2.0)
+    with pytest.raises(render.RenderError) as raised, renderer:
+        renderer.render(1)
+    elapsed = time.monotonic() - started
+    assert raised.value.cause == "render-timeout"
+    assert "page 1" in str(raised.value) and "render.max_seconds_per_page" in str(raised.value)
+    assert 2.0 <= elapsed < 4.0, elapsed
+    assert renderer._process is None  # killed and joined
+
+
+def test_the_renderer_gives_the_pixels_of_a_direct_render():
+    """The pixels cross the pipe unchanged: the child's page equals MuPDF's in-process
+    render of the same page."""
+    from bad_inputs import DEMO_PDF
+
+    with render.PageRenderer(DEMO_PDF, DPI, MAX_PIXELS, 30.0) as renderer:
+        image, info, _ = renderer.render(1)
+    with render.open_pdf(DEMO_PDF) as document:
+        expected, expected_info = render.render_page(document, 1, DPI, MAX_PIXELS)
+    assert info == expected_info
+    assert image.shape == expected.shape and (image == expected).all()
 
 
 # --- (b) all of them in one run ----------------------------------------------------------
@@ -209,6 +243,7 @@ def bad_run(tmp_path_factory, made):
             "backoff_base_s": 0.0,
         },
         "acquire": {"allowed_hosts": ["127.0.0.1"]},
+        "render": {"max_seconds_per_page": TEST_SECONDS_PER_PAGE},
     }
     (inputs / "bad.yaml").write_text(yaml.safe_dump(override), encoding="utf-8")
 

@@ -7,6 +7,7 @@ configured dpi. Every page image is 8-bit grayscale, white paper, top-left origi
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -185,3 +186,106 @@ def render_page(
 def page_record(page: PageImage) -> dict:
     """The page's description as stored beside the page images."""
     return asdict(page)
+
+
+# --- rendering in a child process, bounded in time ---------------------------------------
+
+
+def _render_worker(connection, pdf_path: str, dpi: float, max_pixels: int) -> None:
+    """Child process: render the pages asked for on ``connection`` until it sends None.
+
+    Answers ("ok", image shape, info, warnings) then the image's bytes, ("refused", cause,
+    message) for a
+    :class:`RenderError`, or ("failed", message) for any other MuPDF error. ``warnings`` are
+    what MuPDF said while rendering the page (e.g. an image it could not decode).
+    """
+    document = open_pdf(pdf_path)
+    pymupdf.TOOLS.mupdf_display_warnings(False)
+    while (page_number := connection.recv()) is not None:
+        pymupdf.TOOLS.mupdf_warnings(reset=True)
+        try:
+            image, info = render_page(document, page_number, dpi, max_pixels)
+            warnings = pymupdf.TOOLS.mupdf_warnings(reset=True)
+            # The pixels as raw bytes, after a small header: no pickling of the array.
+            connection.send(("ok", image.shape, info, warnings))
+            connection.send_bytes(np.ascontiguousarray(image).reshape(-1).data)
+            del image
+        except RenderError as error:
+            connection.send(("refused", error.cause, str(error)))
+        except Exception as error:  # MuPDF errors on a damaged page
+            connection.send(("failed", str(error)))
+    connection.close()
+
+
+class PageRenderer:
+    """Render the pages of one PDF in a child process, each within ``max_seconds``.
+
+    Python cannot interrupt MuPDF's C code, so a page that draws forever (nested form
+    XObjects, each drawing the one below twice) is rendered by a forked child that is
+    killed when the page takes longer than ``max_seconds``: :class:`RenderError` with cause
+    ``render-timeout``. One child serves every page of the PDF (a fork costs milliseconds,
+    a page's pixels cross a pipe at about a gigabyte a second). Use as a context manager.
+    """
+
+    def __init__(self, pdf_path: str | Path, dpi: float, max_pixels: int, max_seconds: float):
+        self.pdf_path, self.dpi, self.max_pixels = str(pdf_path), dpi, max_pixels
+        self.max_seconds = max_seconds
+        self._process = None
+        self._connection = None
+
+    def __enter__(self) -> PageRenderer:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")  # no re-import: the parent has it all
+        self._connection, child_end = context.Pipe()
+        self._process = context.Process(
+            target=_render_worker,
+            args=(child_end, self.pdf_path, self.dpi, self.max_pixels),
+            daemon=True,
+        )
+        self._process.start()
+        child_end.close()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            with contextlib.suppress(OSError):
+                self._connection.send(None)
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+        self._connection.close()
+        self._process = None
+
+    def render(self, page_number: int) -> tuple[np.ndarray, PageImage, list[str]]:
+        """Render 1-based ``page_number``: (gray image, its description, MuPDF's warnings)."""
+        self._connection.send(page_number)
+        if not self._connection.poll(self.max_seconds):
+            self._process.kill()
+            self._process.join()
+            raise RenderError(
+                f"page {page_number}: rendering took longer than {self.max_seconds:g} s"
+                " (render.max_seconds_per_page); it was stopped",
+                cause="render-timeout",
+            )
+        try:
+            answer = self._connection.recv()
+        except EOFError:  # the child died: MuPDF crashed, or the kernel killed it
+            raise RenderError(
+                f"page {page_number}: the renderer stopped (exit code"
+                f" {self._process.exitcode}) while rendering it",
+                cause="render-crash",
+            ) from None
+        if answer[0] == "refused":
+            raise RenderError(answer[2], cause=answer[1])
+        if answer[0] == "failed":
+            raise RenderError(
+                f"page {page_number} cannot be rendered ({answer[1]})", cause="corrupt-page"
+            )
+        _, shape, info, warnings = answer
+        image = np.empty(shape, dtype=np.uint8)
+        self._connection.recv_bytes_into(image.reshape(-1))  # a 1-D view: its length in bytes
+        return image, info, [line for line in warnings.splitlines() if line]

@@ -221,23 +221,21 @@ def _segment_pdf(
                 " (render.max_pages)",
                 cause="too-many-pages",
             )
-        pdf_sha256 = sha256_of(pdf_path)
-        pages = []
-        for page_number in range(1, document.page_count + 1):
+        page_count = document.page_count
+    pdf_sha256 = sha256_of(pdf_path)
+    pages = []
+    renderer = rendering.PageRenderer(
+        pdf_path,
+        render_params["dpi"],
+        render_params["max_pixels_per_page"],
+        render_params["max_seconds_per_page"],
+    )
+    with renderer:
+        for page_number in range(1, page_count + 1):
             try:
-                image, info = rendering.render_page(
-                    document,
-                    page_number,
-                    render_params["dpi"],
-                    render_params["max_pixels_per_page"],
-                )
+                image, info, _warnings = renderer.render(page_number)
             except VisionscoresError as error:
                 raise StageError(f"{pdf_path}: {error}", cause=error.cause) from error
-            except Exception as error:  # MuPDF errors on a damaged page
-                raise StageError(
-                    f"{pdf_path}: page {page_number} cannot be rendered ({error})",
-                    cause="corrupt-page",
-                ) from error
             page = {**rendering.page_record(info), "file": page_file_name(page_number)}
             cleaned, matrix, result = segmenting.clean_and_segment(
                 image, clean_params, segment_params, assume_upright=info.vector_only
