@@ -36,6 +36,18 @@ HEADER = [
     "source", "sha256",
 ]  # fmt: skip
 CONTROL = "mozart-k545-exposition"
+# Text a spreadsheet would run (CSV injection) and HTML a web page would run.
+CONTROL_TEXT = {
+    "title": '=HYPERLINK("https://example.org/x","Sonata")',
+    "composer": "@Mozart <script>alert(1)</script>",
+    "key": "-C major",
+}
+
+
+def case_title(name: str) -> str:
+    return f"+Case {name}"  # a formula too, for failures.csv and metadata.csv
+
+
 OFFSITE = "offsite-url"  # a manifest URL on a host outside acquire.allowed_hosts
 
 
@@ -142,6 +154,31 @@ def test_the_renderer_gives_the_pixels_of_a_direct_render():
     assert image.shape == expected.shape and (image == expected).all()
 
 
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+cmd", "'+cmd"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\nx"),  # a carriage return would end the row
+        ("a\r\nb", "a\nb"),
+        ("Mozart, W. A.", "Mozart, W. A."),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+def test_a_csv_text_cell_that_would_run_as_a_formula_is_quoted(text, written, tmp_path):
+    from visionscores import dataset
+
+    path = tmp_path / "t.csv"
+    dataset.write_csv([{"text": text, "number": -0.5}], ["text", "number"], path)
+    with path.open(encoding="utf-8", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row == {"text": written, "number": "-0.5"}
+
+
 # --- (b) all of them in one run ----------------------------------------------------------
 
 
@@ -214,12 +251,12 @@ def bad_run(tmp_path_factory, made):
     workdir, inputs, temp, home = root / "work", root / "inputs", root / "tmp", root / "home"
     for folder in (workdir / "resources/pdf", inputs, temp, home):
         folder.mkdir(parents=True)
-    rows = [demo_row(CONTROL) | {"scenario": "bad"}]
+    rows = [demo_row(CONTROL) | {"scenario": "bad"} | CONTROL_TEXT]
     for index, case in enumerate(ALL, start=1):
         (workdir / f"resources/pdf/{case.name}.pdf").write_bytes(made[case.name].read_bytes())
         rows.append(
             dict.fromkeys(HEADER, "")
-            | {"piece_id": case.name, "scenario": "bad", "title": f"Case {case.name}"}
+            | {"piece_id": case.name, "scenario": "bad", "title": case_title(case.name)}
             | {"composer": "Test, A.", "imslp_file_index": str(1000 + index)}
         )
     rows.append(
@@ -337,6 +374,46 @@ def test_the_run_writes_only_under_resources_results_and_snakemake(bad_run):
     assert bad_run["temp_left"] == set()
     home_left = {path for path in bad_run["home_left"] if not is_tool_cache(path)}
     assert home_left == set()
+
+
+def csv_rows(run, name: str) -> list[dict[str, str]]:
+    path = run["workdir"] / f"results/dataset/bad/{name}.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.workflow
+def test_formula_text_is_neutralised_in_every_csv_and_raw_in_parquet(bad_run):
+    dataset = bad_run["workdir"] / "results/dataset/bad"
+    quoted = {column: "'" + text for column, text in CONTROL_TEXT.items()}
+    control = [row for row in csv_rows(bad_run, "metadata") if row["piece_id"] == CONTROL]
+    assert control and all(
+        row[column] == text for row in control for column, text in quoted.items()
+    ), control[0]
+    raw = pq.read_table(dataset / "metadata.parquet").to_pylist()
+    assert {row["title"] for row in raw if row["piece_id"] == CONTROL} == {CONTROL_TEXT["title"]}
+    fine = {case.name for case in FINE}
+    assert {row["title"] for row in csv_rows(bad_run, "metadata") if row["piece_id"] in fine} == {
+        "'" + case_title(name) for name in fine
+    }
+    failures = {row["piece_id"]: row["title"] for row in csv_rows(bad_run, "failures")}
+    assert failures == {
+        piece: "'" + case_title(piece) for piece in failures if piece != OFFSITE
+    } | {OFFSITE: failures[OFFSITE]}
+    raw_failures = pq.read_table(dataset / "failures.parquet").column("title").to_pylist()
+    assert "+Case corrupt" in raw_failures
+    for name in ("rejected", "pages", "hub/near_duplicates"):
+        if (dataset / f"{name}.csv").exists():
+            for row in csv_rows(bad_run, name):
+                unsafe = [v for v in row.values() if v[:1] in ("=", "+", "@", "\t", "\r")]
+                assert not unsafe, (name, row)
+
+
+@pytest.mark.workflow
+def test_the_dataset_card_shows_html_as_text(bad_run):
+    card = (bad_run["workdir"] / "results/dataset/bad/hub/README.md").read_text(encoding="utf-8")
+    assert "<script>" not in card
+    assert "@Mozart &lt;script&gt;alert(1)&lt;/script&gt;" in card
 
 
 # --- (c) a bad manifest stops the run before anything is written --------------------------

@@ -137,6 +137,20 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     return pq.read_table(path).to_pylist()
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection, e.g.
+# a title "=HYPERLINK(...)"); see OWASP's "CSV Injection" page.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with a leading apostrophe when a spreadsheet would run it as a formula.
+
+    Spreadsheets show the apostrophe's cell as text and do not run it. Only text cells are
+    given here: numbers (a negative value) stay numbers. Parquet keeps the text raw.
+    """
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def _csv_value(value: Any) -> str:
     if value is None:
         return ""
@@ -144,11 +158,19 @@ def _csv_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, str):
+        # A carriage return would end the row (the writer quotes only cells holding its
+        # line terminator, "\n"): it becomes a line feed, inside a quoted cell.
+        return spreadsheet_safe(value).replace("\r\n", "\n").replace("\r", "\n")
     return str(value)
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], path: str | Path) -> None:
-    """Write ``rows`` as UTF-8 CSV with ``columns``; boxes as JSON lists, atomically."""
+    """Write ``rows`` as UTF-8 CSV with ``columns``; boxes as JSON lists, atomically.
+
+    Every CSV the pipeline writes goes through here: text that a spreadsheet would run as a
+    formula is neutralised (:func:`spreadsheet_safe`).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import itertools
 import json
 import math
@@ -491,7 +492,9 @@ def _number(value: float) -> str:
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|")
+    """Text for a Markdown table cell of the card: HTML escaped (a composer named
+    ``<script>...`` stays text on the Hub's page), pipes escaped."""
+    return html.escape(str(text)).replace("|", "\\|")
 
 
 def card_text(summary: CardSummary) -> str:
@@ -502,7 +505,7 @@ def card_text(summary: CardSummary) -> str:
         "license: other",
         "license_name: imslp-mixed",
         "license_link: https://imslp.org/wiki/IMSLP:Copyright_Policy",
-        f"pretty_name: VisionScores-style system images ({s.scenario})",
+        f"pretty_name: {json.dumps(f'VisionScores-style system images ({s.scenario})')}",
         "task_categories:",
         "  - image-classification",
         "  - unconditional-image-generation",
@@ -522,7 +525,7 @@ def card_text(summary: CardSummary) -> str:
         lines += [f"          - {path}" for path in paths]
     lines += ["---", ""]
     lines += [
-        f"# System images of two-handed piano scores: scenario `{s.scenario}`",
+        f"# System images of two-handed piano scores: scenario {_cell(s.scenario)}",
         "",
         f"One {s.image_height_px} × {s.image_width_px} (height × width) 8-bit grayscale JPEG "
         "per system (one grand staff line) of the score files, cut from the deskewed pages "
