@@ -1,5 +1,6 @@
 # Helpers shared by the rules: config and manifest validation, paths, stage parameters.
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -36,6 +37,22 @@ DATASET = f"{RESULTS}/dataset/{SCENARIO}"
 
 wildcard_constraints:
     piece="[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?",
+
+
+# Memory a segment job declares, MB: a base (Python, NumPy, OpenCV, MuPDF, the renderer's
+# child) plus bytes per pixel of the largest page render.max_pixels_per_page lets through,
+# so that a scheduler never kills a job for a page the config allows. Measured with
+# benchmarks/segment_memory.py on a page of 142.5 million pixels (95 % of the default
+# limit): peak 780 MB rendered from vector, 901 MB extracted from a scan, under 6.4 bytes
+# a pixel all included; the factor and the base leave room for peaks between samples.
+SEGMENT_BASE_MB = 300
+SEGMENT_BYTES_PER_PIXEL = 7
+
+
+def segment_mem_mb(wildcards, attempt):
+    """mem_mb of a segment job: from config render.max_pixels_per_page, raised per retry."""
+    pixels = config["render"]["max_pixels_per_page"]
+    return math.ceil(SEGMENT_BASE_MB + SEGMENT_BYTES_PER_PIXEL * pixels / 2**20) * attempt
 
 
 def as_json(section):
