@@ -117,10 +117,19 @@ def works_option(wildcards, input):
 
 
 def dataset_outputs():
-    return [
-        f"{DATASET}/metadata.parquet",
-        f"{DATASET}/metadata.csv",
-        f"{DATASET}/rejected.parquet",
+    """Every file the dataset refers to, as targets of the default target (all): the tables,
+    and per piece its acquire record, pages, systems, judged and formatted tables and image
+    folder. A target deleted by hand is rebuilt with what depends on it; an intermediate
+    that is not a target would be taken as not needed while later outputs exist."""
+    per_piece_outputs = [
+        rules.acquire.output.record,
+        *rules.segment.output,
+        *rules.judge.output,
+        rules.format.output.images,
+        rules.format.output.samples,
+    ]
+    return list(rules.publish.output) + [
+        path for pattern in per_piece_outputs for path in per_piece(pattern)
     ]
 
 
