@@ -198,6 +198,62 @@ def owner_password_pdf(path: Path) -> None:
     )
 
 
+def inverted_scan_pdf(path: Path) -> None:
+    """A white-on-black scan (a negative) of the demo page, 8-bit gray."""
+    gray = 255 - demo_gray()
+    height, width = gray.shape
+    keys = _gray_keys(width, height, 8)
+    keys.update(Filter="/FlateDecode")
+    _image_page(path, keys, zlib.compress(gray.tobytes(), 6), (_points(width), _points(height)))
+
+
+# --- pages that give nothing, each for a reason ----------------------------------------
+
+
+def black_page_pdf(path: Path) -> None:
+    """A scan that is black all over (a lid left open): turned back, it is blank."""
+    width, height = 2480, 3508
+    keys = _gray_keys(width, height, 8)
+    keys.update(Filter="/FlateDecode")
+    data = zlib.compress(bytes(width * height), 6)
+    _image_page(path, keys, data, (_points(width), _points(height)))
+
+
+def unreadable_jbig2_pdf(path: Path) -> None:
+    """A page-sized JBIG2 image whose stream is not JBIG2 (MuPDF cannot decode it)."""
+    width, height = 2480, 3508
+    keys = _gray_keys(width, height, 1)
+    keys.update(Filter="/JBIG2Decode")
+    _image_page(path, keys, bytes(range(256)) * 8, (_points(width), _points(height)))
+
+
+def blank_page_pdf(path: Path) -> None:
+    """An A4 vector page with nothing drawn on it."""
+    document = pymupdf.open()
+    document.new_page(width=595, height=842)
+    document.save(path)
+
+
+def text_page_pdf(path: Path) -> None:
+    """An A4 vector page of text only (a preface): ink, but no staff."""
+    document = pymupdf.open()
+    page = document.new_page(width=595, height=842)
+    for line in range(40):
+        page.insert_text((72, 90 + 18 * line), "Preface. " * 8, fontsize=11)
+    document.save(path)
+
+
+def single_staff_pdf(path: Path) -> None:
+    """An A4 vector page holding one lone staff: a candidate, rejected (one staff)."""
+    document = pymupdf.open()
+    page = document.new_page(width=595, height=842)
+    for line in range(5):
+        page.draw_line((72, 300 + 7 * line), (520, 300 + 7 * line), width=0.8)
+    page.draw_line((72, 300), (72, 328), width=0.8)
+    page.draw_line((520, 300), (520, 328), width=0.8)
+    document.save(path)
+
+
 # --- bad ---------------------------------------------------------------------------------
 
 
@@ -336,13 +392,15 @@ class Case:
     """One input: its name (also its piece_id), its maker and the expected outcome.
 
     ``cause`` is the failure cause a bad input must end with; None for a fine input, whose
-    page must yield at least ``min_systems`` grand-staff systems.
+    page must yield at least ``min_systems`` grand-staff systems, or for an input whose
+    page gives nothing, for the reason ``page_reason`` (of the dataset's pages table).
     """
 
     name: str
     make: Callable[[Path], None]
     cause: str | None = None
     min_systems: int = 0
+    page_reason: str | None = None
 
     def write(self, folder: Path) -> Path:
         path = folder / f"{self.name}.pdf"
@@ -358,6 +416,14 @@ FINE = [
     Case("ccitt-g4", ccitt_g4_pdf, min_systems=DEMO_SYSTEMS),
     Case("jbig2", jbig2_pdf, min_systems=DEMO_SYSTEMS),
     Case("owner-password", owner_password_pdf, min_systems=DEMO_SYSTEMS),
+    Case("inverted-scan", inverted_scan_pdf, min_systems=DEMO_SYSTEMS),
+]
+EMPTY = [
+    Case("black-page", black_page_pdf, page_reason="blank"),
+    Case("unreadable-jbig2", unreadable_jbig2_pdf, page_reason="unreadable-image"),
+    Case("blank-page", blank_page_pdf, page_reason="blank"),
+    Case("text-page", text_page_pdf, page_reason="no-staves"),
+    Case("single-staff", single_staff_pdf, page_reason="all-rejected"),
 ]
 BAD = [
     Case("corrupt", corrupt_pdf, cause="corrupt"),
@@ -370,4 +436,4 @@ BAD = [
     Case("decompression-bomb", decompression_bomb_pdf, cause="page-too-large"),
     Case("render-bomb", render_bomb_pdf, cause="render-timeout"),
 ]
-ALL = FINE + BAD
+ALL = FINE + BAD + EMPTY

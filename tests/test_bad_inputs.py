@@ -22,11 +22,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from bad_inputs import ALL, BAD, FINE, decompression_bomb_pdf, render_bomb_pdf
+from bad_inputs import ALL, BAD, EMPTY, FINE, decompression_bomb_pdf, render_bomb_pdf
 from repo_paths import REPO
 from test_workflow import SNAKEMAKE
 
-from visionscores import render, segment
+from visionscores import clean, render, segment
 from visionscores.manifest import ManifestError, load_manifest
 
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
@@ -82,6 +82,8 @@ def test_an_odd_but_fine_file_renders_and_yields_its_systems(case, made):
     image, info = pages[0]
     assert image.dtype == "uint8" and image.ndim == 2
     assert info.height > info.width or case.name == "landscape"
+    image, inverted = clean.turn_back_inverted(image)  # as the segment stage does
+    assert inverted == (case.name == "inverted-scan")
     systems = segment.segment_gray_page(image, 1, CONFIG["segment"])["systems"]
     grand_staves = [system for system in systems if system["n_staves"] == 2]
     assert len(grand_staves) >= case.min_systems, systems
@@ -377,6 +379,33 @@ def test_the_run_writes_only_under_resources_results_and_snakemake(bad_run):
     assert bad_run["temp_left"] == set()
     home_left = {path for path in bad_run["home_left"] if not is_tool_cache(path)}
     assert home_left == set()
+
+
+@pytest.mark.workflow
+def test_every_page_that_gives_nothing_is_listed_with_its_reason(bad_run):
+    pages = pq.read_table(bad_run["workdir"] / "results/dataset/bad/pages.parquet").to_pylist()
+    by_piece = {row["piece_id"]: row for row in pages}
+    for case in EMPTY:
+        row = by_piece[case.name]
+        candidates = 1 if case.page_reason == "all-rejected" else 0  # the lone staff
+        assert (row["candidates"], row["kept"], row["reason"]) == (
+            candidates,
+            0,
+            case.page_reason,
+        ), row
+    assert by_piece["black-page"]["inverted"] and by_piece["inverted-scan"]["inverted"]
+    assert "jbig2" in by_piece["unreadable-jbig2"]["detail"].lower()
+    # Pages with a kept system have no reason; every piece with pages is in the table once.
+    kept = kept_of(bad_run)
+    for piece, count in kept.items():
+        assert (by_piece[piece]["kept"], by_piece[piece]["reason"]) == (count, ""), piece
+    failed = {case.name for case in BAD}
+    assert set(by_piece) == {case.name for case in ALL} - failed | {CONTROL}
+    funnel = (bad_run["workdir"] / "results/report/bad/funnel.html").read_text(encoding="utf-8")
+    assert "<td>pages without a kept system: blank</td><td>2</td>" in funnel
+    assert "<td>pages without a kept system: unreadable-image</td><td>1</td>" in funnel
+    assert "<td>pages without a kept system: no-staves</td><td>1</td>" in funnel
+    assert "<td>pages without a kept system: all-rejected</td><td>1</td>" in funnel
 
 
 def csv_rows(run, name: str) -> list[dict[str, str]]:

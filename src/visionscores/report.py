@@ -3,7 +3,8 @@
 From the published tables (metadata, rejected), the segment stage's page summaries, the
 judged candidates and the cleaned pages, :func:`build_report` writes into one folder:
 
-- ``funnel.png`` / ``funnel.html``: score files → pages → candidate systems → kept;
+- ``funnel.png`` / ``funnel.html``: score files → pages → candidate systems → kept, and
+  the pages that gave no kept system, per reason;
 - ``rejections.png`` / ``rejections.html``: rejected candidates per reason;
 - ``features.png``: a histogram of each quality feature, kept and rejected stacked, with
   the judge thresholds drawn;
@@ -93,6 +94,22 @@ def funnel_counts(
         ("candidate systems", len(samples) + len(rejected)),
         ("kept systems", len(samples)),
     ]
+
+
+def pages_without_systems(
+    page_summaries: Mapping[str, Sequence[Mapping[str, Any]]],
+    samples: Sequence[Mapping[str, Any]],
+) -> list[tuple[str, int]]:
+    """(``pages without a kept system: {reason}``, count) per reason, by count then name.
+
+    The reasons of the dataset's pages table (:func:`visionscores.dataset.page_outcomes`).
+    """
+    from visionscores.dataset import page_outcomes
+
+    listings = [{"piece_id": piece, "pages": pages} for piece, pages in page_summaries.items()]
+    counts = Counter(row["reason"] for row in page_outcomes(listings, samples) if row["reason"])
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [(f"pages without a kept system: {reason}", count) for reason, count in ordered]
 
 
 def reason_counts(
@@ -462,6 +479,7 @@ def build_report(
     )
 
     funnel = funnel_counts(page_summaries, samples, rejected)
+    funnel += pages_without_systems(page_summaries, samples)
     plot_funnel(funnel, out_dir / "funnel.png")
     write_text(out_dir / "funnel.html", html_table("Funnel", ["stage", "count"], funnel))
 

@@ -8,6 +8,7 @@ file. Heavy imports stay inside the functions that need them (a job pays only fo
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -211,6 +212,7 @@ def _segment_pdf(
     """
     from visionscores import render as rendering
     from visionscores import segment as segmenting
+    from visionscores.clean import turn_back_inverted
     from visionscores.formatting import encode_jpeg
 
     max_pages = render_params["max_pages"]
@@ -233,15 +235,17 @@ def _segment_pdf(
     with renderer:
         for page_number in range(1, page_count + 1):
             try:
-                image, info, _warnings = renderer.render(page_number)
+                image, info, warnings = renderer.render(page_number)
             except VisionscoresError as error:
                 raise StageError(f"{pdf_path}: {error}", cause=error.cause) from error
+            image, inverted = turn_back_inverted(image)
             page = {**rendering.page_record(info), "file": page_file_name(page_number)}
             cleaned, matrix, result = segmenting.clean_and_segment(
                 image, clean_params, segment_params, assume_upright=info.vector_only
             )
             rows += _candidate_rows(piece_id, pdf_sha256, page, result, first_index=len(rows))
             page.update(_page_summary(result, matrix))
+            page.update(inverted=inverted, **empty_page_reason(result.systems, cleaned, warnings))
             (out_dir / page["file"]).write_bytes(
                 encode_jpeg(cleaned, clean_params["page_jpeg_quality"])
             )
@@ -286,6 +290,30 @@ def _page_summary(result, matrix) -> dict[str, Any]:
         "line_thickness_px": round(metrics.line_thickness_px, 3) if metrics else None,
         "candidates": len(result.systems),
     }
+
+
+# A page with no candidate whose ink covers less than this share of it is blank.
+BLANK_MAX_INK_SHARE = 0.001
+# MuPDF's warnings that say an image of the page could not be decoded.
+IMAGE_WARNING = re.compile(r"image|jbig2|jpeg|jpx|ccitt|flate|decode", re.IGNORECASE)
+
+
+def empty_page_reason(systems, cleaned, warnings: list[str]) -> dict[str, str | None]:
+    """Why a page gave no candidate system: ``empty_reason`` and a ``detail``.
+
+    ``unreadable-image``: MuPDF said it could not decode an image of the page (the detail
+    is its first such warning); ``blank``: almost no ink (under ``BLANK_MAX_INK_SHARE`` of
+    the cleaned page darker than mid-gray); ``no-staves``: ink, but no staff was found.
+    None for a page with candidates.
+    """
+    if systems:
+        return {"empty_reason": None, "detail": None}
+    image_warnings = [line for line in warnings if IMAGE_WARNING.search(line)]
+    if image_warnings:
+        return {"empty_reason": "unreadable-image", "detail": image_warnings[0]}
+    ink_share = float((cleaned[::2, ::2] < 128).mean())
+    reason = "blank" if ink_share < BLANK_MAX_INK_SHARE else "no-staves"
+    return {"empty_reason": reason, "detail": f"ink share {ink_share:.4f}"}
 
 
 # --- judge -------------------------------------------------------------------------------
