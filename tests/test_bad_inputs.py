@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -60,6 +61,9 @@ def made(tmp_path_factory) -> dict[str, Path]:
 
 # The segment job never declares less than its base (workflow/rules/common.smk).
 CONFIG_DECLARED_FLOOR_MB = 300
+# Samples of the bad run: not the default 128 x 512 fitted, so the card and the report must
+# say what config format says.
+SAMPLE_FORMAT = {"height_px": 96, "width_px": 384, "mode": "stretch"}
 # Seconds a page may take to render in these tests (the render bomb takes hours).
 TEST_SECONDS_PER_PAGE = 10.0
 
@@ -286,6 +290,7 @@ def bad_run(tmp_path_factory, made):
         },
         "acquire": {"allowed_hosts": ["127.0.0.1"]},
         "render": {"max_seconds_per_page": TEST_SECONDS_PER_PAGE},
+        "format": SAMPLE_FORMAT,
     }
     (inputs / "bad.yaml").write_text(yaml.safe_dump(override), encoding="utf-8")
 
@@ -406,6 +411,24 @@ def test_every_page_that_gives_nothing_is_listed_with_its_reason(bad_run):
     assert "<td>pages without a kept system: unreadable-image</td><td>1</td>" in funnel
     assert "<td>pages without a kept system: no-staves</td><td>1</td>" in funnel
     assert "<td>pages without a kept system: all-rejected</td><td>1</td>" in funnel
+
+
+@pytest.mark.workflow
+def test_the_card_and_the_gallery_follow_config_format(bad_run):
+    dataset = bad_run["workdir"] / "results/dataset/bad"
+    height, width = SAMPLE_FORMAT["height_px"], SAMPLE_FORMAT["width_px"]
+    images = sorted((dataset / "images").rglob("*.jpg"))
+    assert images and all(cv2.imread(str(path), 0).shape == (height, width) for path in images)
+    card = (dataset / "hub/README.md").read_text(encoding="utf-8")
+    assert f"One {height} × {width} (height × width)" in card
+    assert "stretched to fill" in card and "fitted on white" not in card
+    assert pq.read_metadata(dataset / "rejected.parquet").num_rows > 0
+    gallery = cv2.imread(str(bad_run["workdir"] / "results/report/bad/rejected_gallery.png"))
+    per_reason = CONFIG["report"]["gallery_per_reason"]
+    gap = 8  # report.TILE_GAP_PX
+    assert gallery.shape[1] == per_reason * width + (per_reason + 1) * gap
+    label = 22  # report.LABEL_HEIGHT_PX
+    assert (gallery.shape[0] - gap) % (height + label + gap) == 0
 
 
 def csv_rows(run, name: str) -> list[dict[str, str]]:

@@ -196,3 +196,16 @@ def test_deleted_outputs_are_rebuilt_with_what_depends_on_them(demo_run):
     assert {path.name: path.read_bytes() for path in images.iterdir()} == before
     assert systems.read_bytes() == systems_before
     assert scheduled_jobs(snakemake(demo_run, "--dry-run")) == {}
+
+
+def test_every_job_leaves_its_benchmark(demo_run):
+    benchmarks = demo_run / "results/benchmarks"
+    per_scenario = {path.parent.name for path in benchmarks.glob("*/demo.tsv")}
+    assert per_scenario == {"publish", "export", "report"}
+    for stage in ("acquire", "segment", "judge", "format"):
+        assert len(list((benchmarks / stage).glob("*.tsv"))) == PIECES, stage
+
+
+def test_a_dry_run_writes_nothing(tmp_path):
+    snakemake(tmp_path, "--dry-run")
+    assert {path.name for path in tmp_path.iterdir()} <= {".snakemake"}

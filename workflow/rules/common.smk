@@ -52,7 +52,9 @@ SEGMENT_BYTES_PER_PIXEL = 7
 def segment_mem_mb(wildcards, attempt):
     """mem_mb of a segment job: from config render.max_pixels_per_page, raised per retry."""
     pixels = config["render"]["max_pixels_per_page"]
-    return math.ceil(SEGMENT_BASE_MB + SEGMENT_BYTES_PER_PIXEL * pixels / 2**20) * attempt
+    return (
+        math.ceil(SEGMENT_BASE_MB + SEGMENT_BYTES_PER_PIXEL * pixels / 2**20) * attempt
+    )
 
 
 def as_json(section):
@@ -61,20 +63,25 @@ def as_json(section):
 
 
 def download_policy_file():
-    """Write the downloader's settings to a file beside the pacing locks; return its path.
+    """Path of the downloader's settings file, beside the pacing locks.
 
     Politeness settings (pace, timeouts, contact) change how a PDF is fetched, never what
     it is, so they must not be params: a new timeout would otherwise rerun every piece.
-    The file is rewritten only when the settings change, and it is not a rule input.
+    The file is not a rule input; write_download_policy writes it when a run starts.
     """
-    path = Path(RESOURCES) / ".pace" / "download-policy.json"
+    return str(Path(RESOURCES) / ".pace" / "download-policy.json")
+
+
+def write_download_policy():
+    """Write the downloader's settings file (only when they changed). Called by `onstart:`,
+    so that building the DAG (a dry run) writes nothing."""
+    path = Path(download_policy_file())
     text = download_policy() + "\n"
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         temporary.write_text(text)
         temporary.replace(path)
-    return str(path)
 
 
 def download_policy():
