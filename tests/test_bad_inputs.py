@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -148,6 +149,20 @@ def test_a_render_bomb_is_stopped_at_the_time_limit(tmp_path):
     assert "page 1" in str(raised.value) and "render.max_seconds_per_page" in str(raised.value)
     assert 2.0 <= elapsed < 4.0, elapsed
     assert renderer._process is None  # killed and joined
+
+
+def test_a_renderer_that_dies_fails_the_page_as_a_crash():
+    """A renderer killed from outside (as the out-of-memory killer would) is a failure of
+    the piece with cause render-crash, not an error of the job."""
+    from bad_inputs import DEMO_PDF
+
+    with render.PageRenderer(DEMO_PDF, DPI, MAX_PIXELS, 30.0) as renderer:
+        os.kill(renderer._process.pid, signal.SIGKILL)
+        renderer._process.join()
+        with pytest.raises(render.RenderError) as raised:
+            renderer.render(1)
+    assert raised.value.cause == "render-crash"
+    assert "exit code -9" in str(raised.value)
 
 
 def test_the_renderer_gives_the_pixels_of_a_direct_render():

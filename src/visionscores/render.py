@@ -8,6 +8,7 @@ configured dpi. Every page image is 8-bit grayscale, white paper, top-left origi
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -191,10 +192,26 @@ def page_record(page: PageImage) -> dict:
 # --- rendering in a child process, bounded in time ---------------------------------------
 
 
+def _write_all(descriptor: int, data: memoryview) -> None:
+    """Write all of ``data`` to a pipe (the pixels, with no copy into a message)."""
+    while data:
+        data = data[os.write(descriptor, data) :]
+
+
+def _read_all(descriptor: int, buffer: memoryview) -> None:
+    """Fill ``buffer`` from a pipe, reading straight into it."""
+    while buffer:
+        count = os.readv(descriptor, [buffer])
+        if not count:
+            raise EOFError("the renderer closed the pipe")
+        buffer = buffer[count:]
+
+
 def _render_worker(connection, pdf_path: str, dpi: float, max_pixels: int) -> None:
     """Child process: render the pages asked for on ``connection`` until it sends None.
 
-    Answers ("ok", image shape, info, warnings) then the image's bytes, ("refused", cause,
+    Answers ("ok", image shape, info, warnings) then the image's raw bytes (multiprocessing's
+    connections read exactly their messages, so raw bytes may follow one), ("refused", cause,
     message) for a
     :class:`RenderError`, or ("failed", message) for any other MuPDF error. ``warnings`` are
     what MuPDF said while rendering the page (e.g. an image it could not decode).
@@ -208,7 +225,7 @@ def _render_worker(connection, pdf_path: str, dpi: float, max_pixels: int) -> No
             warnings = pymupdf.TOOLS.mupdf_warnings(reset=True)
             # The pixels as raw bytes, after a small header: no pickling of the array.
             connection.send(("ok", image.shape, info, warnings))
-            connection.send_bytes(np.ascontiguousarray(image).reshape(-1).data)
+            _write_all(connection.fileno(), np.ascontiguousarray(image).reshape(-1).data)
             del image
         except RenderError as error:
             connection.send(("refused", error.cause, str(error)))
@@ -260,10 +277,22 @@ class PageRenderer:
         self._connection.close()
         self._process = None
 
+    def _crashed(self, page_number: int) -> RenderError:
+        self._process.join()
+        return RenderError(
+            f"page {page_number}: the renderer stopped (exit code {self._process.exitcode})"
+            " while rendering it",
+            cause="render-crash",
+        )
+
     def render(self, page_number: int) -> tuple[np.ndarray, PageImage, list[str]]:
         """Render 1-based ``page_number``: (gray image, its description, MuPDF's warnings)."""
-        self._connection.send(page_number)
-        if not self._connection.poll(self.max_seconds):
+        try:
+            self._connection.send(page_number)
+            answered = self._connection.poll(self.max_seconds)
+        except OSError:  # the child is gone (killed between two pages)
+            raise self._crashed(page_number) from None
+        if not answered:
             self._process.kill()
             self._process.join()
             raise RenderError(
@@ -273,19 +302,16 @@ class PageRenderer:
             )
         try:
             answer = self._connection.recv()
-        except EOFError:  # the child died: MuPDF crashed, or the kernel killed it
-            raise RenderError(
-                f"page {page_number}: the renderer stopped (exit code"
-                f" {self._process.exitcode}) while rendering it",
-                cause="render-crash",
-            ) from None
+            if answer[0] == "ok":
+                _, shape, info, warnings = answer
+                image = np.empty(shape, dtype=np.uint8)
+                _read_all(self._connection.fileno(), image.reshape(-1).data)
+        except (EOFError, OSError):  # the child died: MuPDF crashed, or the kernel killed it
+            raise self._crashed(page_number) from None
         if answer[0] == "refused":
             raise RenderError(answer[2], cause=answer[1])
         if answer[0] == "failed":
             raise RenderError(
                 f"page {page_number} cannot be rendered ({answer[1]})", cause="corrupt-page"
             )
-        _, shape, info, warnings = answer
-        image = np.empty(shape, dtype=np.uint8)
-        self._connection.recv_bytes_into(image.reshape(-1))  # a 1-D view: its length in bytes
         return image, info, [line for line in warnings.splitlines() if line]
