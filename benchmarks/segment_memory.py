@@ -15,8 +15,8 @@ Prints one Markdown row per kind: pixels, peak MB, MB per megapixel.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,10 +45,14 @@ def tiled_page_pdf(path: Path, dpi: float, pixels: float, scan: bool) -> int:
     rows = int(height // tile.height) + 1
     for row in range(rows):
         for column in range(columns):
-            where = pymupdf.Rect(0, 0, tile.width, tile.height) + (
-                column * tile.width,
-                row * tile.height,
-            ) * 2
+            where = (
+                pymupdf.Rect(0, 0, tile.width, tile.height)
+                + (
+                    column * tile.width,
+                    row * tile.height,
+                )
+                * 2
+            )
             page.show_pdf_page(where, source, 0)
     if scan:
         pixmap = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY, alpha=False)
@@ -77,10 +81,8 @@ def tree_pss_mb(process: psutil.Process) -> float:
     """PSS of a process and its children, MB (0 for those already gone)."""
     total = 0
     for member in [process, *process.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += member.memory_full_info().pss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
     return total / 2**20
 
 
