@@ -26,5 +26,9 @@ rule all:
         report_outputs(),
 
 
+onstart:
+    write_download_policy()
+
+
 onsuccess:
     print_failures(f"{DATASET}/failures.csv")

@@ -17,7 +17,7 @@ What it does:
    10 % of all pages hold no music (title, prose, blank). Engraved pages are cached in
    ``benchmarks/.cache`` under a key made of every engraving parameter.
 2. Wraps every page as an image-only PDF (as IMSLP scans are) and runs the workflow's own
-   page pipeline on it (``visionscores.segment.page.process_pdf_page`` with the render, clean
+   page pipeline on it (``visionscores.segment.page.process_pdf_pages`` with the render, clean
    and segment sections of ``--config``, by default ``config/config.yaml``), and the two
    baselines of ``baselines.py`` (the VisionScores paper's threshold method and the
    ``incipit`` package) on the page image.
@@ -49,7 +49,6 @@ import numpy as np
 import yaml
 
 from visionscores.segment import page as segment_page
-from visionscores.segment import render
 from visionscores_tools import evaluation, synthetic
 
 BENCHMARK_DIR = Path(__file__).resolve().parent
@@ -366,10 +365,9 @@ def run_ours(gray: np.ndarray, dpi: float, config: dict) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         pdf_path = Path(folder) / "page.pdf"
         pdf_path.write_bytes(synthetic.image_pdf([gray], dpi, "gray-lossless"))
-        with render.open_pdf(pdf_path) as document:
-            processed = segment_page.process_pdf_page(
-                document, 1, config["render"], config["clean"], config["segment"]
-            )
+        (processed,) = segment_page.process_pdf_pages(
+            pdf_path, [1], config["render"], config["clean"], config["segment"]
+        )
     return segment_page.page_to_json(1, processed.result)
 
 

@@ -32,6 +32,8 @@ SCAN_DPI = 300
 DEMO_SYSTEMS = 4
 LANDSCAPE_CLIP_PT = pymupdf.Rect(0, 0, 595.28, 421.0)  # its top three systems
 BOMB_SIDE_PX = 60_000
+# Levels of the render bomb: 2 ** 25 staff drawings, far longer than any page may take.
+RENDER_BOMB_LEVELS = 25
 
 
 @functools.cache
@@ -196,6 +198,62 @@ def owner_password_pdf(path: Path) -> None:
     )
 
 
+def inverted_scan_pdf(path: Path) -> None:
+    """A white-on-black scan (a negative) of the demo page, 8-bit gray."""
+    gray = 255 - demo_gray()
+    height, width = gray.shape
+    keys = _gray_keys(width, height, 8)
+    keys.update(Filter="/FlateDecode")
+    _image_page(path, keys, zlib.compress(gray.tobytes(), 6), (_points(width), _points(height)))
+
+
+# --- pages that give nothing, each for a reason ----------------------------------------
+
+
+def black_page_pdf(path: Path) -> None:
+    """A scan that is black all over (a lid left open): turned back, it is blank."""
+    width, height = 2480, 3508
+    keys = _gray_keys(width, height, 8)
+    keys.update(Filter="/FlateDecode")
+    data = zlib.compress(bytes(width * height), 6)
+    _image_page(path, keys, data, (_points(width), _points(height)))
+
+
+def unreadable_jbig2_pdf(path: Path) -> None:
+    """A page-sized JBIG2 image whose stream is not JBIG2 (MuPDF cannot decode it)."""
+    width, height = 2480, 3508
+    keys = _gray_keys(width, height, 1)
+    keys.update(Filter="/JBIG2Decode")
+    _image_page(path, keys, bytes(range(256)) * 8, (_points(width), _points(height)))
+
+
+def blank_page_pdf(path: Path) -> None:
+    """An A4 vector page with nothing drawn on it."""
+    document = pymupdf.open()
+    document.new_page(width=595, height=842)
+    document.save(path)
+
+
+def text_page_pdf(path: Path) -> None:
+    """An A4 vector page of text only (a preface): ink, but no staff."""
+    document = pymupdf.open()
+    page = document.new_page(width=595, height=842)
+    for line in range(40):
+        page.insert_text((72, 90 + 18 * line), "Preface. " * 8, fontsize=11)
+    document.save(path)
+
+
+def single_staff_pdf(path: Path) -> None:
+    """An A4 vector page holding one lone staff: a candidate, rejected (one staff)."""
+    document = pymupdf.open()
+    page = document.new_page(width=595, height=842)
+    for line in range(5):
+        page.draw_line((72, 300 + 7 * line), (520, 300 + 7 * line), width=0.8)
+    page.draw_line((72, 300), (72, 328), width=0.8)
+    page.draw_line((520, 300), (520, 328), width=0.8)
+    document.save(path)
+
+
 # --- bad ---------------------------------------------------------------------------------
 
 
@@ -280,6 +338,52 @@ def decompression_bomb_pdf(path: Path, side_px: int = BOMB_SIDE_PX) -> None:
     _image_page(path, keys, data, (595.28, 841.89))
 
 
+def _raw_pdf(objects: list[bytes], path: Path) -> None:
+    """Write ``objects`` (bodies of objects 1, 2, ...) as a PDF with a cross-reference table;
+    object 1 is the catalog."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref_at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref_at,
+    )
+    path.write_bytes(bytes(out))
+
+
+def _stream(dictionary: bytes, data: bytes) -> bytes:
+    return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (dictionary, len(data), data)
+
+
+def render_bomb_pdf(path: Path, levels: int = RENDER_BOMB_LEVELS) -> None:
+    """An A4 page of nested form XObjects: each level draws the one below twice, so the
+    page makes 2 ** ``levels`` drawings of one staff, from a file of a few kilobytes."""
+
+    def form_number(level: int) -> int:  # the top level is object 5, level 0 the last
+        return 5 + levels - level
+
+    form = b"/Type /XObject /Subtype /Form /BBox [0 0 595 842]"
+    staff = b"".join(b"72 %d m 520 %d l " % (700 + 7 * k, 700 + 7 * k) for k in range(5))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /XObject << /X %d 0 R >> >> >>" % form_number(levels),
+        _stream(b"", b"/X Do"),
+    ]
+    for level in range(levels, 0, -1):
+        resources = b" /Resources << /XObject << /X %d 0 R >> >>" % form_number(level - 1)
+        objects.append(_stream(form + resources, b"q /X Do Q q 1 0 0 1 0 -1 cm /X Do Q"))
+    objects.append(_stream(form, staff + b"S"))
+    _raw_pdf(objects, path)
+
+
 # --- the cases ---------------------------------------------------------------------------
 
 
@@ -288,13 +392,15 @@ class Case:
     """One input: its name (also its piece_id), its maker and the expected outcome.
 
     ``cause`` is the failure cause a bad input must end with; None for a fine input, whose
-    page must yield at least ``min_systems`` grand-staff systems.
+    page must yield at least ``min_systems`` grand-staff systems, or for an input whose
+    page gives nothing, for the reason ``page_reason`` (of the dataset's pages table).
     """
 
     name: str
     make: Callable[[Path], None]
     cause: str | None = None
     min_systems: int = 0
+    page_reason: str | None = None
 
     def write(self, folder: Path) -> Path:
         path = folder / f"{self.name}.pdf"
@@ -310,6 +416,14 @@ FINE = [
     Case("ccitt-g4", ccitt_g4_pdf, min_systems=DEMO_SYSTEMS),
     Case("jbig2", jbig2_pdf, min_systems=DEMO_SYSTEMS),
     Case("owner-password", owner_password_pdf, min_systems=DEMO_SYSTEMS),
+    Case("inverted-scan", inverted_scan_pdf, min_systems=DEMO_SYSTEMS),
+]
+EMPTY = [
+    Case("black-page", black_page_pdf, page_reason="blank"),
+    Case("unreadable-jbig2", unreadable_jbig2_pdf, page_reason="unreadable-image"),
+    Case("blank-page", blank_page_pdf, page_reason="blank"),
+    Case("text-page", text_page_pdf, page_reason="no-staves"),
+    Case("single-staff", single_staff_pdf, page_reason="all-rejected"),
 ]
 BAD = [
     Case("corrupt", corrupt_pdf, cause="corrupt"),
@@ -320,5 +434,6 @@ BAD = [
     Case("html-page", html_as_pdf, cause="html"),
     Case("empty-file", empty_file, cause="empty-file"),
     Case("decompression-bomb", decompression_bomb_pdf, cause="page-too-large"),
+    Case("render-bomb", render_bomb_pdf, cause="render-timeout"),
 ]
-ALL = FINE + BAD
+ALL = FINE + BAD + EMPTY

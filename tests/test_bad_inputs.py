@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import csv
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import cv2
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from bad_inputs import ALL, BAD, FINE, decompression_bomb_pdf
+from bad_inputs import ALL, BAD, EMPTY, FINE, decompression_bomb_pdf, render_bomb_pdf
 from repo_paths import REPO
 from test_workflow import SNAKEMAKE
 
@@ -37,6 +40,18 @@ HEADER = [
     "source", "sha256",
 ]  # fmt: skip
 CONTROL = "mozart-k545-exposition"
+# Text a spreadsheet would run (CSV injection) and HTML a web page would run.
+CONTROL_TEXT = {
+    "title": '=HYPERLINK("https://example.org/x","Sonata")',
+    "composer": "@Mozart <script>alert(1)</script>",
+    "key": "-C major",
+}
+
+
+def case_title(name: str) -> str:
+    return f"+Case {name}"  # a formula too, for failures.csv and metadata.csv
+
+
 OFFSITE = "offsite-url"  # a manifest URL on a host outside acquire.allowed_hosts
 
 
@@ -46,12 +61,21 @@ def made(tmp_path_factory) -> dict[str, Path]:
     return {case.name: case.write(folder) for case in ALL}
 
 
+# The segment job never declares less than its base (workflow/rules/common.smk).
+CONFIG_DECLARED_FLOOR_MB = 300
+# Samples of the bad run: not the default 128 x 512 fitted, so the card and the report must
+# say what config format says.
+SAMPLE_FORMAT = {"height_px": 96, "width_px": 384, "mode": "stretch"}
+# Seconds a page may take to render in these tests (the render bomb takes hours).
+TEST_SECONDS_PER_PAGE = 10.0
+
+
 def render_all(path: Path) -> list:
+    """Every page of ``path`` as the segment stage renders it: in a child process, bounded."""
     with render.open_pdf(path) as document:
-        return [
-            render.render_page(document, number, DPI, MAX_PIXELS)
-            for number in range(1, document.page_count + 1)
-        ]
+        count = document.page_count
+    with render.PageRenderer(path, DPI, MAX_PIXELS, TEST_SECONDS_PER_PAGE) as renderer:
+        return [renderer.render(number)[:2] for number in range(1, count + 1)]
 
 
 # --- (a) each file alone -----------------------------------------------------------------
@@ -64,10 +88,10 @@ def test_an_odd_but_fine_file_renders_and_yields_its_systems(case, made):
     image, info = pages[0]
     assert image.dtype == "uint8" and image.ndim == 2
     assert info.height > info.width or case.name == "landscape"
-    with render.open_pdf(made[case.name]) as document:
-        processed = segment.process_pdf_page(
-            document, 1, CONFIG["render"], CONFIG["clean"], CONFIG["segment"]
-        )
+    (processed,) = segment.process_pdf_pages(
+        made[case.name], [1], CONFIG["render"], CONFIG["clean"], CONFIG["segment"]
+    )
+    assert processed.inverted == (case.name == "inverted-scan")
     systems = segment.page_to_json(1, processed.result)["systems"]
     grand_staves = [system for system in systems if system["n_staves"] == 2]
     assert len(grand_staves) >= case.min_systems, systems
@@ -111,6 +135,75 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
     assert outcome == "page-too-large"
     assert float(seconds) < 3.0, f"refusing took {seconds} s (peak {peak_mb} MB)"
     assert int(peak_mb) < 400, f"refusing took {peak_mb} MB at peak ({seconds} s)"
+
+
+def test_a_render_bomb_is_stopped_at_the_time_limit(tmp_path):
+    """2 ** 25 nested drawings (hours of MuPDF) are stopped after the page's time limit,
+    the renderer's process is gone, and the page is named."""
+    path = tmp_path / "bomb.pdf"
+    render_bomb_pdf(path)
+    assert path.stat().st_size < 8_000
+    started = time.monotonic()
+    renderer = render.PageRenderer(path, DPI, MAX_PIXELS, max_seconds=2.0)
+    with pytest.raises(render.RenderError) as raised, renderer:
+        renderer.render(1)
+    elapsed = time.monotonic() - started
+    assert raised.value.cause == "render-timeout"
+    assert "page 1" in str(raised.value) and "render.max_seconds_per_page" in str(raised.value)
+    assert 2.0 <= elapsed < 4.0, elapsed
+    assert renderer._process is None  # killed and joined
+
+
+def test_a_renderer_that_dies_fails_the_page_as_a_crash():
+    """A renderer killed from outside (as the out-of-memory killer would) is a failure of
+    the piece with cause render-crash, not an error of the job."""
+    from bad_inputs import DEMO_PDF
+
+    with render.PageRenderer(DEMO_PDF, DPI, MAX_PIXELS, 30.0) as renderer:
+        os.kill(renderer._process.pid, signal.SIGKILL)
+        renderer._process.join()
+        with pytest.raises(render.RenderError) as raised:
+            renderer.render(1)
+    assert raised.value.cause == "render-crash"
+    assert "exit code -9" in str(raised.value)
+
+
+def test_the_renderer_gives_the_pixels_of_a_direct_render():
+    """The pixels cross the pipe unchanged: the child's page equals MuPDF's in-process
+    render of the same page."""
+    from bad_inputs import DEMO_PDF
+
+    with render.PageRenderer(DEMO_PDF, DPI, MAX_PIXELS, 30.0) as renderer:
+        image, info, _ = renderer.render(1)
+    with render.open_pdf(DEMO_PDF) as document:
+        expected, expected_info = render.render_page(document, 1, DPI, MAX_PIXELS)
+    assert info == expected_info
+    assert image.shape == expected.shape and (image == expected).all()
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+cmd", "'+cmd"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\nx"),  # a carriage return would end the row
+        ("a\r\nb", "a\nb"),
+        ("Mozart, W. A.", "Mozart, W. A."),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+def test_a_csv_text_cell_that_would_run_as_a_formula_is_quoted(text, written, tmp_path):
+    from visionscores import dataset
+
+    path = tmp_path / "t.csv"
+    dataset.write_csv([{"text": text, "number": -0.5}], ["text", "number"], path)
+    with path.open(encoding="utf-8", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row == {"text": written, "number": "-0.5"}
 
 
 # --- (b) all of them in one run ----------------------------------------------------------
@@ -185,12 +278,12 @@ def bad_run(tmp_path_factory, made):
     workdir, inputs, temp, home = root / "work", root / "inputs", root / "tmp", root / "home"
     for folder in (workdir / "resources/pdf", inputs, temp, home):
         folder.mkdir(parents=True)
-    rows = [demo_row(CONTROL) | {"scenario": "bad"}]
+    rows = [demo_row(CONTROL) | {"scenario": "bad"} | CONTROL_TEXT]
     for index, case in enumerate(ALL, start=1):
         (workdir / f"resources/pdf/{case.name}.pdf").write_bytes(made[case.name].read_bytes())
         rows.append(
             dict.fromkeys(HEADER, "")
-            | {"piece_id": case.name, "scenario": "bad", "title": f"Case {case.name}"}
+            | {"piece_id": case.name, "scenario": "bad", "title": case_title(case.name)}
             | {"composer": "Test, A.", "imslp_file_index": str(1000 + index)}
         )
     rows.append(
@@ -214,6 +307,8 @@ def bad_run(tmp_path_factory, made):
             "backoff_base_s": 0.0,
         },
         "acquire": {"allowed_hosts": ["127.0.0.1"]},
+        "render": {"max_seconds_per_page": TEST_SECONDS_PER_PAGE},
+        "format": SAMPLE_FORMAT,
     }
     (inputs / "bad.yaml").write_text(yaml.safe_dump(override), encoding="utf-8")
 
@@ -309,6 +404,119 @@ def test_the_run_writes_only_under_resources_results_and_snakemake(bad_run):
     assert home_left == set()
 
 
+@pytest.mark.workflow
+def test_every_page_that_gives_nothing_is_listed_with_its_reason(bad_run):
+    pages = pq.read_table(bad_run["workdir"] / "results/dataset/bad/pages.parquet").to_pylist()
+    by_piece = {row["piece_id"]: row for row in pages}
+    for case in EMPTY:
+        row = by_piece[case.name]
+        candidates = 1 if case.page_reason == "all-rejected" else 0  # the lone staff
+        assert (row["candidates"], row["kept"], row["reason"]) == (
+            candidates,
+            0,
+            case.page_reason,
+        ), row
+    assert by_piece["black-page"]["inverted"] and by_piece["inverted-scan"]["inverted"]
+    assert "jbig2" in by_piece["unreadable-jbig2"]["detail"].lower()
+    # Pages with a kept system have no reason; every piece with pages is in the table once.
+    kept = kept_of(bad_run)
+    for piece, count in kept.items():
+        assert (by_piece[piece]["kept"], by_piece[piece]["reason"]) == (count, ""), piece
+    failed = {case.name for case in BAD}
+    assert set(by_piece) == {case.name for case in ALL} - failed | {CONTROL}
+    funnel = (bad_run["workdir"] / "results/report/bad/funnel.html").read_text(encoding="utf-8")
+    assert "<td>pages without a kept system: blank</td><td>2</td>" in funnel
+    assert "<td>pages without a kept system: unreadable-image</td><td>1</td>" in funnel
+    assert "<td>pages without a kept system: no-staves</td><td>1</td>" in funnel
+    assert "<td>pages without a kept system: all-rejected</td><td>1</td>" in funnel
+
+
+@pytest.mark.workflow
+def test_the_card_and_the_gallery_follow_config_format(bad_run):
+    dataset = bad_run["workdir"] / "results/dataset/bad"
+    height, width = SAMPLE_FORMAT["height_px"], SAMPLE_FORMAT["width_px"]
+    images = sorted((dataset / "images").rglob("*.jpg"))
+    assert images and all(cv2.imread(str(path), 0).shape == (height, width) for path in images)
+    card = (dataset / "hub/README.md").read_text(encoding="utf-8")
+    assert f"One {height} × {width} (height × width)" in card
+    assert "stretched to fill" in card and "fitted on white" not in card
+    assert pq.read_metadata(dataset / "rejected.parquet").num_rows > 0
+    gallery = cv2.imread(str(bad_run["workdir"] / "results/report/bad/rejected_gallery.png"))
+    per_reason = CONFIG["report"]["gallery_per_reason"]
+    gap = 8  # report.TILE_GAP_PX
+    assert gallery.shape[1] == per_reason * width + (per_reason + 1) * gap
+    label = 22  # report.LABEL_HEIGHT_PX
+    assert (gallery.shape[0] - gap) % (height + label + gap) == 0
+
+
+def csv_rows(run, name: str) -> list[dict[str, str]]:
+    path = run["workdir"] / f"results/dataset/bad/{name}.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.workflow
+def test_formula_text_is_neutralised_in_every_csv_and_raw_in_parquet(bad_run):
+    dataset = bad_run["workdir"] / "results/dataset/bad"
+    quoted = {column: "'" + text for column, text in CONTROL_TEXT.items()}
+    control = [row for row in csv_rows(bad_run, "metadata") if row["piece_id"] == CONTROL]
+    assert control and all(
+        row[column] == text for row in control for column, text in quoted.items()
+    ), control[0]
+    raw = pq.read_table(dataset / "metadata.parquet").to_pylist()
+    assert {row["title"] for row in raw if row["piece_id"] == CONTROL} == {CONTROL_TEXT["title"]}
+    fine = {case.name for case in FINE}
+    assert {row["title"] for row in csv_rows(bad_run, "metadata") if row["piece_id"] in fine} == {
+        "'" + case_title(name) for name in fine
+    }
+    failures = {row["piece_id"]: row["title"] for row in csv_rows(bad_run, "failures")}
+    assert failures == {
+        piece: "'" + case_title(piece) for piece in failures if piece != OFFSITE
+    } | {OFFSITE: failures[OFFSITE]}
+    raw_failures = pq.read_table(dataset / "failures.parquet").column("title").to_pylist()
+    assert "+Case corrupt" in raw_failures
+    for name in ("rejected", "pages", "hub/near_duplicates"):
+        if (dataset / f"{name}.csv").exists():
+            for row in csv_rows(bad_run, name):
+                unsafe = [v for v in row.values() if v[:1] in ("=", "+", "@", "\t", "\r")]
+                assert not unsafe, (name, row)
+
+
+@pytest.mark.workflow
+def test_the_dataset_card_shows_html_as_text(bad_run):
+    card = (bad_run["workdir"] / "results/dataset/bad/hub/README.md").read_text(encoding="utf-8")
+    assert "<script>" not in card
+    assert "@Mozart &lt;script&gt;alert(1)&lt;/script&gt;" in card
+
+
+def declared_segment_mem_mb(workdir: Path, max_pixels: int) -> int:
+    """mem_mb of the segment jobs in Snakemake's plan with that pixel limit."""
+    override = workdir / "limit.yaml"
+    override.write_text(yaml.safe_dump({"render": {"max_pixels_per_page": max_pixels}}))
+    completed = run_snakemake(workdir, "--dry-run", "--cores", "1", "--configfile", str(override))
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    plan = completed.stdout.split("rule segment:", 1)[1]
+    return int(re.search(r"mem_mb=(\d+)", plan)[1])
+
+
+@pytest.mark.workflow
+def test_a_page_at_the_pixel_limit_fits_in_the_memory_the_segment_job_declares(tmp_path):
+    """A scan of 95 % of the pixel limit (40 million pixels here; the default 150 million
+    is measured by benchmarks/segment_memory.py) goes through the real segment stage within
+    the mem_mb the rule declares for that limit (peak PSS of the stage and its renderer)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import segment_memory
+
+    limit = 40_000_000
+    declared = declared_segment_mem_mb(tmp_path, limit)
+    config = CONFIG | {"render": CONFIG["render"] | {"max_pixels_per_page": limit}}
+    pixels = segment_memory.tiled_page_pdf(tmp_path / "page.pdf", DPI, 0.95 * limit, scan=True)
+    assert 0.9 * limit < pixels <= limit
+    peak_mb, _ = segment_memory.peak_of_segment(tmp_path, config)
+    assert peak_mb < declared, (peak_mb, declared)
+    assert declared > CONFIG_DECLARED_FLOOR_MB
+
+
 # --- (c) a bad manifest stops the run before anything is written --------------------------
 
 
@@ -370,3 +578,34 @@ def test_a_bad_manifest_stops_the_run_naming_file_row_and_field(name, tmp_path):
     assert detail in output
     assert not (workdir / "results").exists()
     assert not (workdir / "resources").exists()
+
+
+# --- (d) a bad configuration stops the run before anything is written ---------------------
+
+CONFIG_CASES = {
+    "misspelled-key": ({"clean": {"max_skew_degs": 3.0}}, "clean.max_skew_degs: unknown key"),
+    "minimum-above-maximum": (
+        {"clean": {"min_skew_deg": 6.0}},
+        "clean.min_skew_deg: 6.0 is above clean.max_skew_deg (5.0)",
+    ),
+    "split-shares": (
+        # Merged over the default shares: train 0.9, validation 0.1, test 0.2.
+        {"export": {"split_fractions": {"train": 0.9, "test": 0.2}}},
+        "export.split_fractions: the shares sum to 1.2, not 1",
+    ),
+    "empty-results-path": ({"paths": {"results": ""}}, "paths.results: '' should be non-empty"),
+}
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("name", sorted(CONFIG_CASES))
+def test_a_bad_config_stops_the_run_naming_the_key(name, tmp_path):
+    change, message = CONFIG_CASES[name]
+    workdir, override = tmp_path / "work", tmp_path / "c.yaml"
+    workdir.mkdir()
+    override.write_text(yaml.safe_dump(change), encoding="utf-8")
+    completed = run_snakemake(workdir, "--cores", "1", "--configfile", str(override))
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0, output
+    assert message in output, output
+    assert list(workdir.iterdir()) in ([], [workdir / ".snakemake"]), list(workdir.iterdir())

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -119,6 +120,31 @@ def test_a_threshold_change_reruns_only_judge_format_and_publish(demo_run):
     }
 
 
+PIECES = len(json.loads((REPO / "demo/ground_truth.json").read_text())["pieces"])
+AFTER_FORMAT = {"publish": 1, "export": 1, "report_figures": 1, "all": 1}
+# One key per value of config/README.md's "reruns" column, and the plan it must give.
+RERUNS = {
+    "imslp.timeout_s": {},
+    "acquire.max_download_bytes": {},
+    "clean.min_skew_deg": {"segment": PIECES, "judge": PIECES, "format": PIECES} | AFTER_FORMAT,
+    "format.jpeg_quality": {"format": PIECES} | AFTER_FORMAT,
+    "export.split_seed": {"export": 1, "all": 1},
+    "report.seed": {"report_figures": 1, "all": 1},
+}
+
+
+@pytest.mark.parametrize("key", sorted(RERUNS))
+def test_a_config_change_reruns_what_the_config_readme_says(demo_run, key):
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    section, name = key.split(".")
+    value = config[section][name]
+    config[section][name] = value + 1 if not isinstance(value, float) else value / 2
+    override = demo_run / f"{key}.yaml"
+    override.write_text(yaml.safe_dump(config))
+    jobs = scheduled_jobs(snakemake(demo_run, "--dry-run", "--configfile", str(override)))
+    assert jobs == RERUNS[key]
+
+
 def test_hub_export_card_and_auxiliary_images(demo_run):
     dataset = demo_run / "results/dataset/demo"
     assert (dataset / "hub/README.md").read_text(encoding="utf-8").startswith("---")
@@ -145,3 +171,41 @@ def test_two_clean_runs_give_identical_bytes(demo_run, tmp_path):
         if relative.name == ".snakemake_timestamp":
             continue
         assert (first / relative).read_bytes() == (second / relative).read_bytes(), relative
+
+
+def test_deleted_outputs_are_rebuilt_with_what_depends_on_them(demo_run):
+    """An image folder of the dataset and a piece's systems table, deleted by hand, are
+    rebuilt (byte for byte), and what was made from them is made again."""
+    images = demo_run / "results/dataset/demo/images/mozart-k545-exposition"
+    systems = demo_run / "results/systems/joplin-maple-leaf-rag.parquet"
+    before = {path.name: path.read_bytes() for path in images.iterdir()}
+    systems_before = systems.read_bytes()
+    shutil.rmtree(images)
+    systems.unlink()
+    jobs = scheduled_jobs(snakemake(demo_run, "--dry-run"))
+    assert jobs == {
+        "segment": 1,
+        "judge": 1,
+        "format": 2,
+        "publish": 1,
+        "export": 1,
+        "report_figures": 1,
+        "all": 1,
+    }
+    snakemake(demo_run, "--cores", "2")
+    assert {path.name: path.read_bytes() for path in images.iterdir()} == before
+    assert systems.read_bytes() == systems_before
+    assert scheduled_jobs(snakemake(demo_run, "--dry-run")) == {}
+
+
+def test_every_job_leaves_its_benchmark(demo_run):
+    benchmarks = demo_run / "results/benchmarks"
+    per_scenario = {path.parent.name for path in benchmarks.glob("*/demo.tsv")}
+    assert per_scenario == {"publish", "export", "report"}
+    for stage in ("acquire", "segment", "judge", "format"):
+        assert len(list((benchmarks / stage).glob("*.tsv"))) == PIECES, stage
+
+
+def test_a_dry_run_writes_nothing(tmp_path):
+    snakemake(tmp_path, "--dry-run")
+    assert {path.name for path in tmp_path.iterdir()} <= {".snakemake"}

@@ -50,16 +50,16 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     result = []
     if path.suffix.lower() == ".pdf":
         with render.open_pdf(path) as document:
-            numbers = [args.page] if args.page else range(1, document.page_count + 1)
-            for number in numbers:
-                if not 1 <= number <= document.page_count:
-                    raise render.RenderError(
-                        f"{path}: no page {number} (it has {document.page_count})"
-                    )
-                processed = segment.process_pdf_page(
-                    document, number, config["render"], config["clean"], config["segment"]
-                )
-                result.append(segment.page_to_json(number, processed.result))
+            page_count = document.page_count
+        numbers = [args.page] if args.page else list(range(1, page_count + 1))
+        for number in numbers:
+            if not 1 <= number <= page_count:
+                raise render.RenderError(f"{path}: no page {number} (it has {page_count})")
+        processing = segment.process_pdf_pages(
+            path, numbers, config["render"], config["clean"], config["segment"]
+        )
+        for number, processed in zip(numbers, processing, strict=True):
+            result.append(segment.page_to_json(number, processed.result))
     else:
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if image is None:

@@ -137,6 +137,20 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     return pq.read_table(path).to_pylist()
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection, e.g.
+# a title "=HYPERLINK(...)"); see OWASP's "CSV Injection" page.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with a leading apostrophe when a spreadsheet would run it as a formula.
+
+    Spreadsheets show the apostrophe's cell as text and do not run it. Only text cells are
+    given here: numbers (a negative value) stay numbers. Parquet keeps the text raw.
+    """
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def _csv_value(value: Any) -> str:
     if value is None:
         return ""
@@ -144,11 +158,19 @@ def _csv_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, str):
+        # A carriage return would end the row (the writer quotes only cells holding its
+        # line terminator, "\n"): it becomes a line feed, inside a quoted cell.
+        return spreadsheet_safe(value).replace("\r\n", "\n").replace("\r", "\n")
     return str(value)
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], path: str | Path) -> None:
-    """Write ``rows`` as UTF-8 CSV with ``columns``; boxes as JSON lists, atomically."""
+    """Write ``rows`` as UTF-8 CSV with ``columns``; boxes as JSON lists, atomically.
+
+    Every CSV the pipeline writes goes through here: text that a spreadsheet would run as a
+    formula is neutralised (:func:`spreadsheet_safe`).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -168,6 +190,53 @@ FAILURES_SCHEMA = pa.schema(FAILURE_FIELDS)
 FAILURE_COLUMNS = [field.name for field in FAILURE_FIELDS]
 
 
+# One row per page of every piece that has pages: what it gave, and why nothing if so.
+PAGE_OUTCOME_FIELDS = [
+    pa.field("piece_id", pa.string()),
+    pa.field("page", pa.int32()),
+    pa.field("candidates", pa.int32()),
+    pa.field("kept", pa.int32()),
+    pa.field("reason", pa.string()),
+    pa.field("detail", pa.string()),
+    pa.field("inverted", pa.bool_()),
+]
+PAGE_OUTCOMES_SCHEMA = pa.schema(PAGE_OUTCOME_FIELDS)
+PAGE_OUTCOME_COLUMNS = [field.name for field in PAGE_OUTCOME_FIELDS]
+# Reason of a page whose candidates were all rejected (see rejected.parquet for each's).
+ALL_REJECTED = "all-rejected"
+
+
+def page_outcomes(
+    listings: Iterable[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Rows of the pages table from the pieces' page listings and the kept samples.
+
+    ``reason`` is empty for a page with a kept system; else the segment stage's reason
+    (``blank``, ``unreadable-image``, ``no-staves``) or ``all-rejected``.
+    """
+    kept: dict[tuple[str, int], int] = {}
+    for row in samples:
+        key = (row["piece_id"], row["page"])
+        kept[key] = kept.get(key, 0) + 1
+    rows = []
+    for listing in sorted(listings, key=lambda item: item["piece_id"]):
+        for page in listing["pages"]:
+            count = kept.get((listing["piece_id"], page["page"]), 0)
+            reason = page.get("empty_reason") or (ALL_REJECTED if not count else None)
+            rows.append(
+                {
+                    "piece_id": listing["piece_id"],
+                    "page": page["page"],
+                    "candidates": page.get("candidates", 0),
+                    "kept": count,
+                    "reason": "" if count else reason,
+                    "detail": page.get("detail") or "",
+                    "inverted": bool(page.get("inverted")),
+                }
+            )
+    return rows
+
+
 def publish(
     manifest_path: str | Path,
     scenario: str,
@@ -177,7 +246,7 @@ def publish(
     out_dir: str | Path,
     works_path: str | Path | None = None,
 ) -> dict[str, int]:
-    """Write a scenario's metadata, rejected and failures tables (Parquet and CSV).
+    """Write a scenario's metadata, rejected, failures and pages tables (Parquet and CSV).
 
     Returns counts (pieces, failed pieces, pages, candidates, kept, rejected) for the log.
     """
@@ -219,10 +288,14 @@ def publish(
     write_csv(rejected, REJECTED_COLUMNS, out_dir / "rejected.csv")
     write_table(failures, FAILURES_SCHEMA, out_dir / "failures.parquet")
     write_csv(failures, FAILURE_COLUMNS, out_dir / "failures.csv")
+    outcomes = page_outcomes(summaries, samples)
+    write_table(outcomes, PAGE_OUTCOMES_SCHEMA, out_dir / "pages.parquet")
+    write_csv(outcomes, PAGE_OUTCOME_COLUMNS, out_dir / "pages.csv")
     return {
         "pieces": len(summaries),
         "failed_pieces": len(failures),
         "pages": pages,
+        "pages_without_systems": sum(1 for row in outcomes if row["reason"]),
         "candidates": candidates,
         "kept": len(samples),
         "rejected": len(rejected),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import itertools
 import json
 import math
@@ -412,6 +413,7 @@ class CardSummary:
     split_fractions: dict[str, float] = field(default_factory=dict)
     image_height_px: int = 128
     image_width_px: int = 512
+    image_mode: str = "fit"  # config format.mode: fit (padded with white) or stretch
 
 
 def summarize(
@@ -425,6 +427,7 @@ def summarize(
     seed: int | str,
     fractions: Mapping[str, float],
     image_size_px: tuple[int, int] = (128, 512),
+    image_mode: str = "fit",
 ) -> CardSummary:
     """Counts for the card. ``samples``: metadata rows with ``split``; ``rejected``: the
     rejected table's rows; ``pages_per_piece``: piece_id → pages (every piece of the
@@ -472,6 +475,7 @@ def summarize(
         split_fractions=dict(fractions),
         image_height_px=image_size_px[0],
         image_width_px=image_size_px[1],
+        image_mode=image_mode,
     )
 
 
@@ -491,7 +495,16 @@ def _number(value: float) -> str:
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|")
+    """Text for a Markdown table cell of the card: HTML escaped (a composer named
+    ``<script>...`` stays text on the Hub's page), pipes escaped."""
+    return html.escape(str(text)).replace("|", "\\|")
+
+
+# How the card says a sample was made from its crop, per config format.mode.
+IMAGE_MODE_WORDS = {
+    "fit": "fitted on white",
+    "stretch": "stretched to fill (aspect ratio not kept)",
+}
 
 
 def card_text(summary: CardSummary) -> str:
@@ -502,7 +515,7 @@ def card_text(summary: CardSummary) -> str:
         "license: other",
         "license_name: imslp-mixed",
         "license_link: https://imslp.org/wiki/IMSLP:Copyright_Policy",
-        f"pretty_name: VisionScores-style system images ({s.scenario})",
+        f"pretty_name: {json.dumps(f'VisionScores-style system images ({s.scenario})')}",
         "task_categories:",
         "  - image-classification",
         "  - unconditional-image-generation",
@@ -522,11 +535,12 @@ def card_text(summary: CardSummary) -> str:
         lines += [f"          - {path}" for path in paths]
     lines += ["---", ""]
     lines += [
-        f"# System images of two-handed piano scores: scenario `{s.scenario}`",
+        f"# System images of two-handed piano scores: scenario {_cell(s.scenario)}",
         "",
         f"One {s.image_height_px} × {s.image_width_px} (height × width) 8-bit grayscale JPEG "
         "per system (one grand staff line) of the score files, cut from the deskewed pages "
-        "and fitted on white, with metadata: title, composer, key, IMSLP work page, the "
+        f"and {IMAGE_MODE_WORDS.get(s.image_mode, s.image_mode)}, with metadata: title, "
+        "composer, key, IMSLP work page, the "
         "system's position in the piece and on its page, its boxes on the page in pixels, "
         "and the quality features it was judged on.",
         "",
@@ -626,11 +640,14 @@ def export_dataset(
     dataset_dir: str | Path,
     out_dir: str | Path,
     params: Mapping[str, Any],
+    sample_format: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Splits, near-duplicates, shards and card of one scenario.
 
     ``params`` (config ``export``): ``split_fractions`` (split → share of works),
     ``split_seed``, ``near_duplicate_max_hamming`` (bits, of 64), ``rows_per_shard``.
+    ``sample_format`` (config ``format``): the samples' size and mode the card states
+    (default 128 x 512, fit).
     Writes into ``out_dir``: ``data/*.parquet``, ``splits.parquet`` (sample_id, piece_id,
     group_key, phash, split), ``near_duplicates.parquet`` and ``.csv``, ``README.md``.
     Returns counts for the log.
@@ -643,6 +660,7 @@ def export_dataset(
     max_hamming = int(params.get("near_duplicate_max_hamming", 6))
     rows_per_shard = int(params.get("rows_per_shard", 1000))
     check_fractions(fractions)
+    sample_format = sample_format or {"height_px": 128, "width_px": 512, "mode": "fit"}
 
     samples = read_rows(metadata_path)
     rejected = read_rows(rejected_path)
@@ -683,6 +701,8 @@ def export_dataset(
         max_hamming,
         seed,
         fractions,
+        (sample_format["height_px"], sample_format["width_px"]),
+        sample_format["mode"],
     )
     write_card(out_dir / "README.md", summary)
     return {
@@ -711,6 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--dataset-dir", required=True, help="folder image_path is under")
     dataset.add_argument("--out-dir", required=True, help="where data/ and README.md go")
     dataset.add_argument("--params", type=_json_arg, default={}, help="config export, JSON")
+    dataset.add_argument("--format", type=_json_arg, help="config format, JSON (for the card)")
     return parser
 
 
@@ -725,6 +746,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.dataset_dir,
             args.out_dir,
             args.params,
+            args.format,
         )
         print(f"exported: {json.dumps(counts, sort_keys=True)}")
     return 0

@@ -3,7 +3,8 @@
 From the published tables (metadata, rejected), the segment stage's page summaries, the
 judged candidates and the cleaned pages, :func:`build_report` writes into one folder:
 
-- ``funnel.png`` / ``funnel.html``: score files → pages → candidate systems → kept;
+- ``funnel.png`` / ``funnel.html``: score files → pages → candidate systems → kept, and
+  the pages that gave no kept system, per reason;
 - ``rejections.png`` / ``rejections.html``: rejected candidates per reason;
 - ``features.png``: a histogram of each quality feature, kept and rejected stacked, with
   the judge thresholds drawn;
@@ -94,6 +95,22 @@ def funnel_counts(
         ("candidate systems", len(samples) + len(rejected)),
         ("kept systems", len(samples)),
     ]
+
+
+def pages_without_systems(
+    page_summaries: Mapping[str, Sequence[Mapping[str, Any]]],
+    samples: Sequence[Mapping[str, Any]],
+) -> list[tuple[str, int]]:
+    """(``pages without a kept system: {reason}``, count) per reason, by count then name.
+
+    The reasons of the dataset's pages table (:func:`visionscores.dataset.page_outcomes`).
+    """
+    from visionscores.dataset import page_outcomes
+
+    listings = [{"piece_id": piece, "pages": pages} for piece, pages in page_summaries.items()]
+    counts = Counter(row["reason"] for row in page_outcomes(listings, samples) if row["reason"])
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [(f"pages without a kept system: {reason}", count) for reason, count in ordered]
 
 
 def reason_counts(
@@ -350,10 +367,12 @@ def rejected_gallery(
     per_reason: int,
     seed: int,
     size_px: tuple[int, int] = (128, 512),
+    mode: str = "fit",
 ):
     """Rows of up to ``per_reason`` rejected systems per reason (most frequent reason
-    first), each cut from its deskewed page and fitted to ``size_px`` (height, width) as
-    the dataset images are, labelled with reason, piece, page, system and failed value."""
+    first), each cut from its deskewed page and brought to ``size_px`` (height, width) by
+    ``mode`` (config format's) as the dataset images are, labelled with reason, piece,
+    page, system and failed value."""
     from visionscores.formatting import to_sample
 
     by_reason: dict[str, list[Mapping[str, Any]]] = {}
@@ -371,7 +390,7 @@ def rejected_gallery(
             gray = pages.gray(row["piece_id"], row["page"])
             x0, y0, x1, y1 = (round(v) for v in row["deskewed_crop_bbox"])
             crop = gray[max(y0, 0) : max(y1, 1), max(x0, 0) : max(x1, 1)]
-            fitted = to_sample(crop, *size_px) if crop.size else gray[:1, :1]
+            fitted = to_sample(crop, *size_px, mode) if crop.size else gray[:1, :1]
             text = f"{code} ({row['reason_value']:.3g}): {_candidate_name(row)}"
             images.append(_label(fitted, text, REJECTED_COLOR_BGR))
         blank = images[-1] * 0 + 255
@@ -432,14 +451,18 @@ def build_report(
     contact_sheet_count: int = 24,
     gallery_per_reason: int = 4,
     overlay_pages: int = 6,
+    sample_format: Mapping[str, Any] | None = None,
 ) -> dict[str, int]:
     """Write every figure and table of the report into ``out_dir`` (see the module doc).
 
     ``pages_dirs``: segment's pages folders, named by piece_id; ``thresholds``: config
     ``judge``; ``dataset_dir``: the folder the metadata's ``image_path`` is relative to
-    (default: the metadata's folder). Returns counts for the log.
+    (default: the metadata's folder); ``sample_format``: config ``format`` (the gallery's
+    images are made as the samples are; default 128 x 512, fit). Returns counts for the log.
     """
     import pyarrow.parquet as pq
+
+    sample_format = sample_format or {"height_px": 128, "width_px": 512, "mode": "fit"}
 
     from visionscores.export import REASON_MEANINGS
     from visionscores.fileio import atomic_directory
@@ -463,6 +486,7 @@ def build_report(
     )
 
     funnel = funnel_counts(page_summaries, samples, rejected)
+    funnel += pages_without_systems(page_summaries, samples)
     plot_funnel(funnel, out_dir / "funnel.png")
     write_text(out_dir / "funnel.html", html_table("Funnel", ["stage", "count"], funnel))
 
@@ -485,7 +509,14 @@ def build_report(
     )
     _write_png(
         out_dir / "rejected_gallery.png",
-        rejected_gallery(judged, pages, gallery_per_reason, seed),
+        rejected_gallery(
+            judged,
+            pages,
+            gallery_per_reason,
+            seed,
+            (sample_format["height_px"], sample_format["width_px"]),
+            sample_format["mode"],
+        ),
     )
     chosen = choose_overlay_pages(judged, overlay_pages, seed)
     with atomic_directory(out_dir / OVERLAY_DIR) as temp_dir:
@@ -516,6 +547,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--contact-sheet", type=int, default=24, help="kept systems shown")
     parser.add_argument("--gallery-per-reason", type=int, default=4, help="rejected per reason")
     parser.add_argument("--overlay-pages", type=int, default=6, help="pages drawn")
+    parser.add_argument("--format", type=_json_arg, help="config format (sample size, mode)")
     return parser
 
 
@@ -533,6 +565,7 @@ def run(args: argparse.Namespace) -> int:
         contact_sheet_count=args.contact_sheet,
         gallery_per_reason=args.gallery_per_reason,
         overlay_pages=args.overlay_pages,
+        sample_format=args.format,
     )
     print(f"report figures: {json.dumps(counts, sort_keys=True)}")
     return 0

@@ -8,6 +8,7 @@ file. Heavy imports stay inside the functions that need them (a job pays only fo
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -221,23 +222,29 @@ def _segment_pdf(
                 " (render.max_pages)",
                 cause="too-many-pages",
             )
-        pdf_sha256 = sha256_of(pdf_path)
-        pages = []
-        for page_number in range(1, document.page_count + 1):
-            try:
-                processed = segmenting.process_pdf_page(
-                    document, page_number, render_params, clean_params, segment_params
-                )
-            except VisionscoresError as error:
-                raise StageError(f"{pdf_path}: {error}", cause=error.cause) from error
+        page_count = document.page_count
+    pdf_sha256 = sha256_of(pdf_path)
+    pages = []
+    numbers = range(1, page_count + 1)
+    processing = segmenting.process_pdf_pages(
+        pdf_path, numbers, render_params, clean_params, segment_params
+    )
+    try:
+        for page_number, processed in zip(numbers, processing, strict=True):
             page = {**rendering.page_record(processed.info), "file": page_file_name(page_number)}
-            cleaned, matrix, result = processed.cleaned, processed.matrix, processed.result
+            result = processed.result
             rows += _candidate_rows(piece_id, pdf_sha256, page, result, first_index=len(rows))
-            page.update(_page_summary(result, matrix))
+            page.update(_page_summary(result, processed.matrix))
+            page.update(
+                inverted=processed.inverted,
+                **empty_page_reason(result.systems, processed.cleaned, processed.warnings),
+            )
             (out_dir / page["file"]).write_bytes(
-                encode_jpeg(cleaned, clean_params["page_jpeg_quality"])
+                encode_jpeg(processed.cleaned, clean_params["page_jpeg_quality"])
             )
             pages.append(page)
+    except VisionscoresError as error:
+        raise StageError(f"{pdf_path}: {error}", cause=error.cause) from error
     return {"piece_id": piece_id, "pdf_sha256": pdf_sha256, "pages": pages, "failure": None}
 
 
@@ -279,6 +286,30 @@ def _page_summary(result, matrix) -> dict[str, Any]:
         "line_thickness_px": round(metrics.line_thickness_px, 3) if metrics else None,
         "candidates": len(result.systems),
     }
+
+
+# A page with no candidate whose ink covers less than this share of it is blank.
+BLANK_MAX_INK_SHARE = 0.001
+# MuPDF's warnings that say an image of the page could not be decoded.
+IMAGE_WARNING = re.compile(r"image|jbig2|jpeg|jpx|ccitt|flate|decode", re.IGNORECASE)
+
+
+def empty_page_reason(systems, cleaned, warnings: list[str]) -> dict[str, str | None]:
+    """Why a page gave no candidate system: ``empty_reason`` and a ``detail``.
+
+    ``unreadable-image``: MuPDF said it could not decode an image of the page (the detail
+    is its first such warning); ``blank``: almost no ink (under ``BLANK_MAX_INK_SHARE`` of
+    the cleaned page darker than mid-gray); ``no-staves``: ink, but no staff was found.
+    None for a page with candidates.
+    """
+    if systems:
+        return {"empty_reason": None, "detail": None}
+    image_warnings = [line for line in warnings if IMAGE_WARNING.search(line)]
+    if image_warnings:
+        return {"empty_reason": "unreadable-image", "detail": image_warnings[0]}
+    ink_share = float((cleaned[::2, ::2] < 128).mean())
+    reason = "blank" if ink_share < BLANK_MAX_INK_SHARE else "no-staves"
+    return {"empty_reason": reason, "detail": f"ink share {ink_share:.4f}"}
 
 
 # --- judge -------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ rule enrich:
         works=f"{RESULTS}/imslp/{SCENARIO}.works.json",
     log:
         f"{RESULTS}/logs/enrich/{SCENARIO}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/enrich/{SCENARIO}.tsv"
     conda:
         "../../envs/visionscores.yaml"
     params:

@@ -1,27 +1,25 @@
 # Helpers shared by the rules: config and manifest validation, paths, stage parameters.
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
 
 import yaml
-from snakemake.utils import validate
 
 from visionscores import OUTPUTS_VERSION
+from visionscores.config import check_config
 from visionscores.manifest import load_manifest
 
-validate(config, schema="../schemas/config.schema.yaml")
-
 REPO = Path(workflow.basedir)
+# Every key, and the checks across keys, before anything is planned; the message names the
+# key's path (e.g. `clean.max_skew_degs: unknown key`).
+with open(REPO / "workflow/schemas/config.schema.yaml", encoding="utf-8") as handle:
+    check_config(config, yaml.safe_load(handle))
+
 RESOURCES = config["paths"]["resources"]
 RESULTS = config["paths"]["results"]
 SCENARIO = config["scenario"]
-
-if SCENARIO not in config["scenarios"]:
-    raise ValueError(
-        f"config: scenario {SCENARIO!r} is not one of the scenarios "
-        f"{sorted(config['scenarios'])} (config key 'scenarios')"
-    )
 
 MANIFEST = REPO / config["scenarios"][SCENARIO]
 with open(REPO / "workflow/schemas/manifest.schema.yaml", encoding="utf-8") as handle:
@@ -41,26 +39,49 @@ wildcard_constraints:
     piece="[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?",
 
 
+# Memory a segment job declares, MB: a base (Python, NumPy, OpenCV, MuPDF, the renderer's
+# child) plus bytes per pixel of the largest page render.max_pixels_per_page lets through,
+# so that a scheduler never kills a job for a page the config allows. Measured with
+# benchmarks/segment_memory.py on a page of 142.5 million pixels (95 % of the default
+# limit): peak 780 MB rendered from vector, 901 MB extracted from a scan, under 6.4 bytes
+# a pixel all included; the factor and the base leave room for peaks between samples.
+SEGMENT_BASE_MB = 300
+SEGMENT_BYTES_PER_PIXEL = 7
+
+
+def segment_mem_mb(wildcards, attempt):
+    """mem_mb of a segment job: from config render.max_pixels_per_page, raised per retry."""
+    pixels = config["render"]["max_pixels_per_page"]
+    return (
+        math.ceil(SEGMENT_BASE_MB + SEGMENT_BYTES_PER_PIXEL * pixels / 2**20) * attempt
+    )
+
+
 def as_json(section):
     """A config section as one canonical JSON string (a shell argument, a params value)."""
     return json.dumps(config[section], sort_keys=True, separators=(",", ":"))
 
 
 def download_policy_file():
-    """Write the downloader's settings to a file beside the pacing locks; return its path.
+    """Path of the downloader's settings file, beside the pacing locks.
 
     Politeness settings (pace, timeouts, contact) change how a PDF is fetched, never what
     it is, so they must not be params: a new timeout would otherwise rerun every piece.
-    The file is rewritten only when the settings change, and it is not a rule input.
+    The file is not a rule input; write_download_policy writes it when a run starts.
     """
-    path = Path(RESOURCES) / ".pace" / "download-policy.json"
+    return str(Path(RESOURCES) / ".pace" / "download-policy.json")
+
+
+def write_download_policy():
+    """Write the downloader's settings file (only when they changed). Called by `onstart:`,
+    so that building the DAG (a dry run) writes nothing."""
+    path = Path(download_policy_file())
     text = download_policy() + "\n"
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         temporary.write_text(text)
         temporary.replace(path)
-    return str(path)
 
 
 def download_policy():
@@ -103,10 +124,19 @@ def works_option(wildcards, input):
 
 
 def dataset_outputs():
-    return [
-        f"{DATASET}/metadata.parquet",
-        f"{DATASET}/metadata.csv",
-        f"{DATASET}/rejected.parquet",
+    """Every file the dataset refers to, as targets of the default target (all): the tables,
+    and per piece its acquire record, pages, systems, judged and formatted tables and image
+    folder. A target deleted by hand is rebuilt with what depends on it; an intermediate
+    that is not a target would be taken as not needed while later outputs exist."""
+    per_piece_outputs = [
+        rules.acquire.output.record,
+        *rules.segment.output,
+        *rules.judge.output,
+        rules.format.output.images,
+        rules.format.output.samples,
+    ]
+    return list(rules.publish.output) + [
+        path for pattern in per_piece_outputs for path in per_piece(pattern)
     ]
 
 

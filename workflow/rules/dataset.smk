@@ -41,7 +41,10 @@ rule publish:
         metadata_csv=f"{DATASET}/metadata.csv",
         rejected=f"{DATASET}/rejected.parquet",
         rejected_csv=f"{DATASET}/rejected.csv",
-        failures=f"{DATASET}/failures.csv",
+        failures=f"{DATASET}/failures.parquet",
+        failures_csv=f"{DATASET}/failures.csv",
+        pages=f"{DATASET}/pages.parquet",
+        pages_csv=f"{DATASET}/pages.csv",
     log:
         f"{RESULTS}/logs/publish/{SCENARIO}.log",
     benchmark:

@@ -29,16 +29,19 @@ rule export:
         near_duplicates_csv=f"{DATASET}/hub/near_duplicates.csv",
     log:
         f"{RESULTS}/logs/export/{SCENARIO}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/export/{SCENARIO}.tsv"
     conda:
         "../../envs/visionscores.yaml"
     resources:
         mem_mb=1000,
     params:
         export=EXPORT_DATASET_PARAMS,
+        format=as_json("format"),
         dataset_dir=lambda wildcards, input: Path(input.metadata).parent,
         out_dir=lambda wildcards, output: Path(output.card).parent,
     shell:
         "visionscores stage export dataset --metadata {input.metadata:q}"
         " --rejected {input.rejected:q} --pages {input.pages:q}"
         " --dataset-dir {params.dataset_dir:q} --out-dir {params.out_dir:q}"
-        " --params {params.export:q} > {log:q} 2>&1"
+        " --params {params.export:q} --format {params.format:q} > {log:q} 2>&1"

@@ -72,12 +72,15 @@ rule report_figures:
         ),
     log:
         f"{RESULTS}/logs/report/{SCENARIO}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/{SCENARIO}.tsv"
     conda:
         "../../envs/visionscores.yaml"
     resources:
         mem_mb=1000,
     params:
         thresholds=as_json("judge"),
+        format=as_json("format"),
         out_dir=lambda wildcards, output: Path(output.funnel).parent,
         dataset_dir=lambda wildcards, input: Path(input.metadata).parent,
         seed=REPORT_SETTINGS["seed"],
@@ -90,4 +93,4 @@ rule report_figures:
         " --thresholds {params.thresholds:q} --dataset-dir {params.dataset_dir:q}"
         " --out-dir {params.out_dir:q} --seed {params.seed}"
         " --contact-sheet {params.contact_sheet} --gallery-per-reason {params.gallery_per_reason}"
-        " --overlay-pages {params.overlay_pages} > {log:q} 2>&1"
+        " --overlay-pages {params.overlay_pages} --format {params.format:q} > {log:q} 2>&1"

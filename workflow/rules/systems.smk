@@ -15,7 +15,7 @@ rule segment:
     conda:
         "../../envs/visionscores.yaml"
     resources:
-        mem_mb=800,
+        mem_mb=segment_mem_mb,
     params:
         render=as_json("render"),
         clean=as_json("clean"),

@@ -7,7 +7,7 @@ one call per page, and maps every box back from the deskewed page to the input i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +16,7 @@ import numpy as np
 from visionscores import quality
 from visionscores.segment import clean, orientation, render, staves, systems
 
-# Keys of config `clean:` passed to clean.clean_page.
-CLEAN_KEYS = ("max_skew_deg", "min_skew_deg", "paper_window_fraction", "skew_column_bin")
-# Keys of config `segment:` passed to staves.find_staves and systems.find_systems.
+# Keys of config `segment:` passed to staves.find_staves, and to systems.find_systems.
 STAFF_KEYS = (
     "stroke_min_length_sp",
     "stroke_max_gap_sp",
@@ -47,6 +45,15 @@ SYSTEM_KEYS = (
     "margin_left_sp",
     "margin_right_sp",
 )
+# Keys of config `clean:` the segment stage uses itself (writing the page), not clean_page.
+CLEAN_OUTPUT_KEYS = ("page_jpeg_quality",)
+# Keys of config `segment:` read by this module itself (orientation, the ends of systems).
+PAGE_KEYS = (
+    "end_barline_min_fill",
+    "upside_down_min_share",
+    "upside_down_min_margin",
+    "quarter_turn_min_width",
+)
 
 
 @dataclass
@@ -64,6 +71,29 @@ class PageSegmentation:
     # Counter-clockwise turn applied to the input before everything else, degrees (0, 90,
     # 180 or 270): a page scanned sideways or upside down is segmented upright.
     orientation_deg: int = 0
+
+
+def cleaning_params(clean_section: Mapping[str, Any]) -> dict[str, Any]:
+    """Config `clean:` without the keys of the page output: the arguments of clean_page."""
+    return {key: value for key, value in clean_section.items() if key not in CLEAN_OUTPUT_KEYS}
+
+
+def split_segment_params(
+    params: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split config `segment:` into the keys of find_staves and those of find_systems (the
+    rest, PAGE_KEYS, this module reads itself).
+
+    A key that belongs to neither is refused (ValueError), never dropped: a misspelled key
+    would otherwise change nothing, silently.
+    """
+    unknown = sorted(set(params) - set(STAFF_KEYS) - set(SYSTEM_KEYS) - set(PAGE_KEYS))
+    if unknown:
+        raise ValueError(f"segment: unknown key(s) {unknown}")
+    return (
+        {key: params[key] for key in STAFF_KEYS if key in params},
+        {key: params[key] for key in SYSTEM_KEYS if key in params},
+    )
 
 
 def _clip_box(box: list[float], width: int, height: int) -> list[float]:
@@ -98,9 +128,8 @@ def segment_page(
     result = PageSegmentation(input_width, input_height, skew_deg, metrics)
     if result.metrics is None:
         return result
-    staff_params = {k: params[k] for k in STAFF_KEYS if k in params}
+    staff_params, system_params = split_segment_params(params)
     found = staves.find_staves(darkness, result.metrics, **staff_params)
-    system_params = {k: params[k] for k in SYSTEM_KEYS if k in params}
     result.systems = systems.find_systems(ink, found, **system_params)
     if not result.systems:
         return result
@@ -201,7 +230,7 @@ def clean_and_segment(
     tilted by ``min_skew_deg`` or more (median) send the page through again with its skew
     measured (a vectorized scan keeps the skew of the scan).
     """
-    clean_params = {k: v for k, v in (clean_params or {}).items() if k in CLEAN_KEYS}
+    clean_params = cleaning_params(clean_params or {})  # clean_page refuses unknown keys
     segment_params = dict(segment_params or {})
     min_skew_deg = clean_params.get("min_skew_deg", clean.MIN_SKEW_DEG)
 
@@ -257,48 +286,63 @@ class ProcessedPage:
     cleaned: np.ndarray  # deskewed gray page, paper flattened to white
     matrix: np.ndarray  # 2x3, input-image pixels -> cleaned page pixels
     result: PageSegmentation
+    inverted: bool = False  # dark paper, turned back before anything else
+    warnings: list[str] = field(default_factory=list)  # what MuPDF said rendering it
 
 
-def process_pdf_page(
-    document,
-    page_number: int,
-    render_params: Mapping[str, Any],
+def process_page_image(
+    image: np.ndarray,
+    info: render.PageImage | None,
     clean_params: Mapping[str, Any],
     segment_params: Mapping[str, Any],
 ) -> ProcessedPage:
-    """The one page pipeline: render page ``page_number`` (1-based) of an open PDF, clean it
+    """A rendered page (8-bit gray) through the rest of the page pipeline: an inverted page
+    turned back, then cleaned and segmented. A page drawn by vector operations alone
+    (``info.vector_only``) is taken as upright unless its staves say otherwise."""
+    image, inverted = clean.turn_back_inverted(image)
+    cleaned, matrix, result = clean_and_segment(
+        image, clean_params, segment_params, assume_upright=bool(info and info.vector_only)
+    )
+    return ProcessedPage(info, cleaned, matrix, result, inverted)
+
+
+def process_pdf_pages(
+    pdf_path,
+    page_numbers: Iterable[int],
+    render_params: Mapping[str, Any],
+    clean_params: Mapping[str, Any],
+    segment_params: Mapping[str, Any],
+) -> Iterator[ProcessedPage]:
+    """The one page pipeline: render each of ``page_numbers`` (1-based) of a PDF, clean it
     and find its candidate systems, with the config's `render:`, `clean:` and `segment:`
     sections.
 
     The workflow's segment rule, ``visionscores segment`` and the benchmarks all call this
-    function, so a benchmark figure describes what the workflow puts in the dataset. A scan
-    keeps its own pixels; a page drawn by vector operations alone is rendered at
-    ``render_params["dpi"]`` and taken as upright (no skew search unless its staves say so).
-    Raises :class:`render.RenderError` when the page cannot be rendered within the limits.
+    function, so a benchmark figure describes what the workflow puts in the dataset. Pages
+    are rendered in a child process bounded in time (:class:`render.PageRenderer`); a scan
+    keeps its own pixels, a vector page is rendered at ``render_params["dpi"]``. Raises
+    :class:`render.RenderError` for a page that cannot be rendered within the limits.
     """
-    try:
-        image, info = render.render_page(
-            document, page_number, render_params["dpi"], render_params["max_pixels_per_page"]
-        )
-    except render.RenderError:
-        raise
-    except Exception as error:  # MuPDF raises several types on a damaged page
-        raise render.RenderError(
-            f"page {page_number} cannot be rendered ({error})", cause="corrupt-page"
-        ) from error
-    cleaned, matrix, result = clean_and_segment(
-        image, clean_params, segment_params, assume_upright=info.vector_only
+    renderer = render.PageRenderer(
+        pdf_path,
+        render_params["dpi"],
+        render_params["max_pixels_per_page"],
+        render_params["max_seconds_per_page"],
     )
-    return ProcessedPage(info, cleaned, matrix, result)
+    with renderer:
+        for page_number in page_numbers:
+            image, info, warnings = renderer.render(page_number)
+            processed = process_page_image(image, info, clean_params, segment_params)
+            processed.warnings = list(warnings)
+            yield processed
 
 
 def process_image(
     gray: np.ndarray, clean_params: Mapping[str, Any], segment_params: Mapping[str, Any]
 ) -> ProcessedPage:
-    """The page pipeline for a page image at hand (8-bit gray, white paper): clean and
-    segment it as the workflow does a scanned page."""
-    cleaned, matrix, result = clean_and_segment(gray, clean_params, segment_params)
-    return ProcessedPage(None, cleaned, matrix, result)
+    """The page pipeline for a page image at hand (8-bit gray): as the workflow takes a
+    scanned page once rendered."""
+    return process_page_image(gray, None, clean_params, segment_params)
 
 
 def page_to_json(page_number: int, result: PageSegmentation) -> dict[str, Any]:

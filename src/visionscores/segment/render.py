@@ -7,6 +7,8 @@ configured dpi. Every page image is 8-bit grayscale, white paper, top-left origi
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -185,3 +187,131 @@ def render_page(
 def page_record(page: PageImage) -> dict:
     """The page's description as stored beside the page images."""
     return asdict(page)
+
+
+# --- rendering in a child process, bounded in time ---------------------------------------
+
+
+def _write_all(descriptor: int, data: memoryview) -> None:
+    """Write all of ``data`` to a pipe (the pixels, with no copy into a message)."""
+    while data:
+        data = data[os.write(descriptor, data) :]
+
+
+def _read_all(descriptor: int, buffer: memoryview) -> None:
+    """Fill ``buffer`` from a pipe, reading straight into it."""
+    while buffer:
+        count = os.readv(descriptor, [buffer])
+        if not count:
+            raise EOFError("the renderer closed the pipe")
+        buffer = buffer[count:]
+
+
+def _render_worker(connection, pdf_path: str, dpi: float, max_pixels: int) -> None:
+    """Child process: render the pages asked for on ``connection`` until it sends None.
+
+    Answers ("ok", image shape, info, warnings) then the image's raw bytes (multiprocessing's
+    connections read exactly their messages, so raw bytes may follow one), ("refused", cause,
+    message) for a
+    :class:`RenderError`, or ("failed", message) for any other MuPDF error. ``warnings`` are
+    what MuPDF said while rendering the page (e.g. an image it could not decode).
+    """
+    document = open_pdf(pdf_path)
+    pymupdf.TOOLS.mupdf_display_warnings(False)
+    while (page_number := connection.recv()) is not None:
+        pymupdf.TOOLS.mupdf_warnings(reset=True)
+        try:
+            image, info = render_page(document, page_number, dpi, max_pixels)
+            warnings = pymupdf.TOOLS.mupdf_warnings(reset=True)
+            # The pixels as raw bytes, after a small header: no pickling of the array.
+            connection.send(("ok", image.shape, info, warnings))
+            _write_all(connection.fileno(), np.ascontiguousarray(image).reshape(-1).data)
+            del image
+        except RenderError as error:
+            connection.send(("refused", error.cause, str(error)))
+        except Exception as error:  # MuPDF errors on a damaged page
+            connection.send(("failed", str(error)))
+    connection.close()
+
+
+class PageRenderer:
+    """Render the pages of one PDF in a child process, each within ``max_seconds``.
+
+    Python cannot interrupt MuPDF's C code, so a page that draws forever (nested form
+    XObjects, each drawing the one below twice) is rendered by a forked child that is
+    killed when the page takes longer than ``max_seconds``: :class:`RenderError` with cause
+    ``render-timeout``. One child serves every page of the PDF (a fork costs milliseconds,
+    a page's pixels cross a pipe at about a gigabyte a second). Use as a context manager.
+    """
+
+    def __init__(self, pdf_path: str | Path, dpi: float, max_pixels: int, max_seconds: float):
+        self.pdf_path, self.dpi, self.max_pixels = str(pdf_path), dpi, max_pixels
+        self.max_seconds = max_seconds
+        self._process = None
+        self._connection = None
+
+    def __enter__(self) -> PageRenderer:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")  # no re-import: the parent has it all
+        self._connection, child_end = context.Pipe()
+        self._process = context.Process(
+            target=_render_worker,
+            args=(child_end, self.pdf_path, self.dpi, self.max_pixels),
+            daemon=True,
+        )
+        self._process.start()
+        child_end.close()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            with contextlib.suppress(OSError):
+                self._connection.send(None)
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+        self._connection.close()
+        self._process = None
+
+    def _crashed(self, page_number: int) -> RenderError:
+        self._process.join()
+        return RenderError(
+            f"page {page_number}: the renderer stopped (exit code {self._process.exitcode})"
+            " while rendering it",
+            cause="render-crash",
+        )
+
+    def render(self, page_number: int) -> tuple[np.ndarray, PageImage, list[str]]:
+        """Render 1-based ``page_number``: (gray image, its description, MuPDF's warnings)."""
+        try:
+            self._connection.send(page_number)
+            answered = self._connection.poll(self.max_seconds)
+        except OSError:  # the child is gone (killed between two pages)
+            raise self._crashed(page_number) from None
+        if not answered:
+            self._process.kill()
+            self._process.join()
+            raise RenderError(
+                f"page {page_number}: rendering took longer than {self.max_seconds:g} s"
+                " (render.max_seconds_per_page); it was stopped",
+                cause="render-timeout",
+            )
+        try:
+            answer = self._connection.recv()
+            if answer[0] == "ok":
+                _, shape, info, warnings = answer
+                image = np.empty(shape, dtype=np.uint8)
+                _read_all(self._connection.fileno(), image.reshape(-1).data)
+        except (EOFError, OSError):  # the child died: MuPDF crashed, or the kernel killed it
+            raise self._crashed(page_number) from None
+        if answer[0] == "refused":
+            raise RenderError(answer[2], cause=answer[1])
+        if answer[0] == "failed":
+            raise RenderError(
+                f"page {page_number} cannot be rendered ({answer[1]})", cause="corrupt-page"
+            )
+        return image, info, [line for line in warnings.splitlines() if line]
