@@ -26,7 +26,7 @@ from repo_paths import REPO
 from test_workflow import SNAKEMAKE
 
 from visionscores import render, segment
-from visionscores.manifest import ManifestError, load_manifest
+from visionscores.acquire.manifest import ManifestError, load_manifest
 
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
 DPI = CONFIG["render"]["dpi"]

@@ -23,7 +23,12 @@ from hypothesis import strategies as st
 from repo_paths import REPO
 
 from visionscores import segment, staves, systems
-from visionscores.manifest import MANIFEST_COLUMNS, ManifestError, load_manifest, parse_manifest
+from visionscores.acquire.manifest import (
+    MANIFEST_COLUMNS,
+    ManifestError,
+    load_manifest,
+    parse_manifest,
+)
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/manifest.schema.yaml").read_text())
 MANIFEST = Path("/data/manifests/pieces.csv")  # named in messages only; never read

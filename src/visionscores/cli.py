@@ -70,17 +70,20 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     from visionscores import stages
 
     if args.stage == "acquire":
-        from visionscores.manifest import read_manifest_rows
+        from visionscores.acquire.manifest import read_manifest_rows
+        from visionscores.acquire.stage import acquire
 
         piece = read_manifest_rows(args.manifest)[args.piece]
         policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))
-        record = stages.acquire(piece, Path(args.out), Path(args.repo_root), policy)
+        record = acquire(piece, Path(args.out), Path(args.repo_root), policy)
         if _report_failure(record):
             return 0
         print(f"acquired {args.piece} ({record['origin']}): {record['bytes']} bytes")
     elif args.stage == "enrich":
+        from visionscores.acquire.stage import enrich
+
         policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))
-        works = stages.enrich(
+        works = enrich(
             Path(args.manifest), args.scenario, policy, Path(args.cache_dir), Path(args.out)
         )
         failed = sum("error" in work for work in works.values())

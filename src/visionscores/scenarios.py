@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from visionscores.manifest import MANIFEST_COLUMNS
+from visionscores.acquire.manifest import MANIFEST_COLUMNS
 
 SOURCE_REPOSITORY = "HMC-MIR/piano_bootleg_scores"
 SOURCE_COMMIT = "caee5fbe70a502aab8f0c58045a4b4e3084ddc7f"

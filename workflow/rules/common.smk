@@ -8,7 +8,7 @@ import yaml
 from snakemake.utils import validate
 
 from visionscores import OUTPUTS_VERSION
-from visionscores.manifest import load_manifest
+from visionscores.acquire.manifest import load_manifest
 
 validate(config, schema="../schemas/config.schema.yaml")
 

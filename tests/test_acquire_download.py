@@ -17,14 +17,14 @@ import pymupdf
 import pytest
 from fake_imslp import FakeImslp, LoggedRequest, fake_imslp_factory, work_wikitext
 
-from visionscores.imslp import (
+from visionscores.acquire.download import fetch_pdf, partial_path, sidecar_path
+from visionscores.acquire.errors import (
     AcquireError,
     BotCheckError,
     ChecksumMismatchError,
     CopyrightBlockedError,
     DailyLimitError,
     DisclaimerLoopError,
-    DownloadPolicy,
     FetchTimeoutError,
     HostNotAllowedError,
     HttpStatusError,
@@ -33,11 +33,9 @@ from visionscores.imslp import (
     RateLimitedError,
     TooLargeError,
     TruncatedError,
-    fetch_pdf,
-    parse_retry_after,
-    partial_path,
-    sidecar_path,
 )
+from visionscores.acquire.http import parse_retry_after
+from visionscores.acquire.policy import DownloadPolicy
 
 __all__ = ["fake_imslp_factory"]  # the fixture is used by name below
 
@@ -546,7 +544,7 @@ def test_fake_shows_disclaimer_without_cookie_and_serves_wikitext():
 def test_fetch_text_reads_the_api_politely_and_refuses_other_hosts(tmp_path):
     from fake_imslp import work_wikitext
 
-    from visionscores.imslp import fetch_text
+    from visionscores.acquire.http import fetch_text
 
     works = {"Sonatina (Clementi, Muzio)": work_wikitext()}
     with FakeImslp(files={}, works=works) as server:
