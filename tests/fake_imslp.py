@@ -49,7 +49,8 @@ FILE_HOST = "localhost"
 FAULTS = {
     "disclaimer": "entry shows the disclaimer even with the cookie until the accept link is used",
     "disclaimer_loop": "entry shows the disclaimer every time, accepted or not",
-    "wait_page": "entry answers 200 with a wait page holding the entity-encoded file URL",
+    "wait_page": "entry answers 200 with a wait page holding the entity-encoded file URL and "
+    "stating a countdown of this many seconds (True: 1)",
     "redirect_chain": "entry redirects through hops alternating between the two hosts",
     "eu_continue": "entry redirects to an EU-mirror style 'continue' page linking the file",
     "offsite_redirect": "entry redirects to a host outside any allowlist",
@@ -399,7 +400,11 @@ class FakeImslp:
         if "disclaimer" in faults and index not in self._accepted:
             return self._disclaimer_page(handler, index)
         if "blocked" in faults:
-            body = "<p>This file is currently blocked pending copyright review.</p>"
+            # As a wiki renders it: markup and a line break inside the phrase.
+            body = (
+                "<div class='we_file_blocked'><p>This file is currently <b>blocked</b>\n"
+                "pending&nbsp;copyright review.</p></div>"
+            )
             return handler.send_body(200, _page("IMSLP", body))
         if "daily_limit" in faults:
             body = (
@@ -409,10 +414,11 @@ class FakeImslp:
             return handler.send_body(200, _page("Subscribe - IMSLP", body))
         file_url = self.file_url(index)
         if "wait_page" in faults:
+            seconds = 1 if faults["wait_page"] is True else int(faults["wait_page"])
             body = (
-                "<p>Your download will begin in 15 seconds. "
+                f"<p>Your download will begin in {seconds} seconds. "
                 "<a href='/wiki/IMSLP:Subscriptions'>Subscribe</a> to skip the wait.</p>"
-                f'<span id="sm_dl_wait" data-id="{_entity_encode(file_url)}">15</span>'
+                f'<span id="sm_dl_wait" data-id="{_entity_encode(file_url)}">{seconds}</span>'
             )
             return handler.send_body(200, _page("IMSLP - Download", body))
         if "redirect_chain" in faults:

@@ -183,12 +183,25 @@ def test_disclaimer_page_is_accepted_once(serve, tmp_path, pdf_bytes):
     assert (tmp_path / "pdf" / "piece-1.pdf").read_bytes() == pdf_bytes
 
 
-def test_wait_page_with_entity_encoded_url(serve, tmp_path, pdf_bytes):
-    server = serve("wait_page")
+def test_wait_page_with_entity_encoded_url(serve, tmp_path, pdf_bytes, capsys):
+    server = serve(wait_page=2)
     record = fetch(server, tmp_path)
     assert record.final_url == server.file_url(INDEX)
-    assert len(server.requests) == 2
+    wait_page, file_request = server.requests
     assert (tmp_path / "pdf" / "piece-1.pdf").read_bytes() == pdf_bytes
+    # The countdown the page states is honoured, and said once on the console.
+    assert file_request.started - wait_page.finished >= 2.0
+    said = capsys.readouterr().err
+    assert said.count("asks to wait 2 s") == 1 and "piece-1" in said
+
+
+def test_wait_page_countdown_is_capped(serve, tmp_path):
+    server = serve(wait_page=30)
+    started = time.monotonic()
+    fetch(server, tmp_path, wait_page_max_s=0.5)
+    assert time.monotonic() - started < 5
+    wait_page, file_request = server.requests
+    assert file_request.started - wait_page.finished >= 0.5
 
 
 def test_redirect_chain_across_hosts_is_followed_and_paced(serve, tmp_path, pdf_bytes):
@@ -377,7 +390,7 @@ def test_stale_partial_of_another_file_is_discarded_and_refetched(serve, tmp_pat
     [
         ("captcha", BotCheckError, "captcha"),
         ("js_gate", BotCheckError, "js-challenge"),
-        ("daily_limit", DailyLimitError, "daily-limit"),
+        ("daily_limit", DailyLimitError, "daily-cap"),
         ("blocked", CopyrightBlockedError, "copyright-blocked"),
         ("offsite_redirect", HostNotAllowedError, "host-not-allowed"),
     ],
@@ -447,12 +460,12 @@ def test_file_above_size_limit_is_refused(serve, tmp_path, pdf_bytes):
 
 
 def test_errors_survive_pickling_for_worker_processes():
-    error = DailyLimitError("piece-1", "daily-limit", "piece-1: limit reached", "http://x")
+    error = DailyLimitError("piece-1", "daily-cap", "piece-1: limit reached", "http://x")
     copy = pickle.loads(pickle.dumps(error))
     assert isinstance(copy, AcquireError)
     assert (copy.piece_id, copy.cause, str(copy), copy.url) == (
         "piece-1",
-        "daily-limit",
+        "daily-cap",
         "piece-1: limit reached",
         "http://x",
     )

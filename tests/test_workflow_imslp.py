@@ -16,7 +16,7 @@ pytestmark = pytest.mark.workflow
 MIN_INTERVAL_S = 0.3
 GOOD = {"101": "mozart-k545-exposition", "00202": "joplin-maple-leaf-rag"}
 BAD = {"303": "captcha", "404": "daily_limit"}
-EXPECTED_CAUSE = {"303": "captcha", "404": "daily-limit"}
+EXPECTED_CAUSE = {"303": "captcha", "404": "daily-cap"}
 
 
 def write_manifest(path):

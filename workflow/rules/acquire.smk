@@ -32,7 +32,8 @@ rule acquire:
     shell:
         "visionscores stage acquire --piece {wildcards.piece} --manifest {params.manifest:q}"
         " --repo-root {params.repo:q} --out {output.record:q} --policy {params.policy:q}"
-        " > {log:q} 2>&1"
+        # Standard error (waits, unreachable hosts, the daily cap) also reaches the console.
+        " > {log:q} 2> >(tee -a {log:q} >&2)"
 
 
 # enrich (optional, imslp.enrich): work-page metadata (key, opus, year, style,

@@ -73,6 +73,8 @@ def download_policy():
         "timeout_s": imslp["timeout_s"],
         "max_retries": imslp["max_retries"],
         "backoff_base_s": imslp["backoff_base_s"],
+        "wait_page_default_s": imslp["wait_page_default_s"],
+        "wait_page_max_s": imslp["wait_page_max_s"],
         "max_bytes": config["acquire"]["max_download_bytes"],
         "allowed_hosts": config["acquire"]["allowed_hosts"],
         "pace_dir": f"{RESOURCES}/.pace",

@@ -21,6 +21,7 @@ import contextlib
 import http.client
 import os
 import re
+import time
 import urllib.parse
 import zlib
 from dataclasses import asdict, dataclass
@@ -36,6 +37,7 @@ from visionscores.acquire.errors import (
     TooManyRedirectsError,
 )
 from visionscores.acquire.http import GZIP_MAGIC, Answer, HttpClient, Transient, read_text
+from visionscores.acquire.notices import notice
 from visionscores.acquire.pacing import HostSlot
 from visionscores.acquire.policy import DownloadPolicy
 from visionscores.fileio import atomic_path, sha256_of, write_json_atomic
@@ -137,6 +139,7 @@ class _Download:
         self.resumed = False
         self.may_restart = True
         self.range_allowed = True
+        self.said_wait = False
 
     def fail(self, error_class, cause: str, what: str, url: str | None) -> AcquireError:
         return self.client.fail(error_class, cause, what, url)
@@ -266,6 +269,18 @@ class _Download:
             )
         return _Complete(url)
 
+    def _wait(self, stated_s: float) -> None:
+        """Wait as a browser user would before the file link (no lock held meanwhile)."""
+        wait_s = min(stated_s, self.policy.wait_page_max_s)
+        if not self.said_wait:
+            # Said once per file, so a long run does not look hung.
+            notice(
+                f"{self.piece_id}: IMSLP's download page asks to wait {stated_s:.0f} s before "
+                f"the file; waiting {wait_s:.0f} s"
+            )
+            self.said_wait = True
+        time.sleep(wait_s)
+
     def too_large(self, url: str, size: int) -> AcquireError:
         return self.fail(
             TooLargeError,
@@ -305,6 +320,7 @@ class _Download:
                 outcome.text,
                 disclaimer_accepted=disclaimer_accepted,
                 entry_url=entry_url,
+                default_wait_s=self.policy.wait_page_default_s,
             )
             if isinstance(step, protocol.Failure):
                 # A redirect to a bot gate is named by its target: it was never requested.
@@ -312,6 +328,8 @@ class _Download:
                 where = urllib.parse.urljoin(url, redirect) if redirect else url
                 raise self.fail(step.error_class, step.cause, step.what, where)
             self.client.check_url(step.url)
+            if step.wait_s > 0:
+                self._wait(step.wait_s)
             disclaimer_accepted = disclaimer_accepted or step.accepts_disclaimer
             url = step.url
 

@@ -46,6 +46,9 @@ class DownloadPolicy:
             allowed too. The host of ``base_url`` is always added.
         pace_dir: directory holding one pacing lock file per host; processes that should pace
             each other must share it.
+        wait_page_default_s: seconds waited on IMSLP's wait page when it states no countdown.
+        wait_page_max_s: longest countdown honoured, seconds; a page asking more is waited
+            this long.
     """
 
     user_agent: str
@@ -60,6 +63,8 @@ class DownloadPolicy:
     max_hops: int = 10
     allowed_hosts: tuple[str, ...] = IMSLP_HOSTS
     pace_dir: Path = field(default_factory=_default_pace_dir)
+    wait_page_default_s: float = 15.0
+    wait_page_max_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not re.search(r"[\w.+-]+@[\w-]+\.[\w.-]+|https?://\S+", self.user_agent):

@@ -36,7 +36,7 @@ DISCLAIMER_COOKIE = ("imslpdisclaimeraccepted", "yes")
 FAILURE_CLASSES: dict[str, type[AcquireError]] = {
     "captcha": BotCheckError,
     "js-challenge": BotCheckError,
-    "daily-limit": DailyLimitError,
+    "daily-cap": DailyLimitError,
     "copyright-blocked": CopyrightBlockedError,
     "not-found": NotFoundError,
     "disclaimer-loop": DisclaimerLoopError,
@@ -207,7 +207,7 @@ def classify_page(
         return Failure("copyright-blocked", "the file is blocked pending copyright review")
     if "subscribe" in title or _DAILY_CAP_RE.search(text):
         return Failure(
-            "daily-limit",
+            "daily-cap",
             "IMSLP's daily limit of free downloads for this address was reached (its "
             "'Subscribe' page came instead of the file)",
         )
