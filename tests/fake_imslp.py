@@ -206,6 +206,8 @@ class FakeImslp:
         faults: file index -> fault names (iterable) or {fault name: parameter}.
         works: work page title -> wikitext served by ``/api.php``.
         slow_s: default delay in seconds for the ``slow`` fault.
+        daily_cap: after this many files were handed out (entry answers leading to a file),
+            every entry answers the daily-cap page, as IMSLP does per address; None: no cap.
     """
 
     def __init__(
@@ -214,7 +216,10 @@ class FakeImslp:
         faults: Mapping[str, Iterable[str] | Mapping[str, object]] | None = None,
         works: Mapping[str, str] | None = None,
         slow_s: float = 1.0,
+        daily_cap: int | None = None,
     ):
+        self.daily_cap = daily_cap
+        self._handed_out = 0
         self.files: dict[str, _FakeFile] = {}
         for index, value in (files or {}).items():
             name, content = value if isinstance(value, tuple) else ("Complete_Score", value)
@@ -406,7 +411,10 @@ class FakeImslp:
                 "pending&nbsp;copyright review.</p></div>"
             )
             return handler.send_body(200, _page("IMSLP", body))
-        if "daily_limit" in faults:
+        with self._lock:
+            capped = self.daily_cap is not None and self._handed_out >= self.daily_cap
+            self._handed_out += not capped
+        if "daily_limit" in faults or capped:
             body = (
                 "<p>You have reached the daily limit of free downloads. Subscribe to IMSLP "
                 "for unlimited downloads.</p><a href='/wiki/IMSLP:Subscriptions'>Subscribe</a>"
@@ -619,3 +627,51 @@ def fake_imslp_factory() -> Iterator[Callable[..., FakeImslp]]:
     yield make
     for server in servers:
         server.stop()
+
+
+class DroppingServer:
+    """A TCP server on loopback that accepts each connection and closes it unanswered (a
+    reset), as an overloaded or misconfigured host might; counts the connections.
+
+    Use as a context manager; ``base_url`` points at it.
+    """
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind((WIKI_HOST, 0))
+        self._socket.listen(16)
+        self._socket.settimeout(0.05)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{WIKI_HOST}:{self._socket.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+    def __enter__(self) -> DroppingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        self._socket.close()
+
+
+def closed_port_url() -> str:
+    """A loopback URL whose port nothing listens on (connections are refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((WIKI_HOST, 0))
+        port = probe.getsockname()[1]
+    return f"http://{WIKI_HOST}:{port}"

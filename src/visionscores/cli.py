@@ -53,15 +53,16 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_failure(outcome: dict) -> bool:
-    """Print a piece's recorded failure (the job itself succeeds: the failure is data)."""
+def _report_failure(outcome: dict, stream=None) -> bool:
+    """Print a piece's recorded failure (the job itself succeeds: the failure is data) on
+    ``stream`` (default standard error)."""
     failure = outcome.get("failure")
     if not failure:
         return False
     print(
         f"visionscores: piece {failure['piece_id']} failed at {failure['stage']}"
         f" ({failure['cause']}): {failure['message']}",
-        file=sys.stderr,
+        file=stream or sys.stderr,
     )
     return True
 
@@ -76,7 +77,9 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         piece = read_manifest_rows(args.manifest)[args.piece]
         policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))
         record = acquire(piece, Path(args.out), Path(args.repo_root), policy)
-        if _report_failure(record):
+        # To the log only: the acquire rule shows standard error on the console, where the
+        # run's end lists every failure once (and a cap or unreachable host is said once).
+        if _report_failure(record, sys.stdout):
             return 0
         print(f"acquired {args.piece} ({record['origin']}): {record['bytes']} bytes")
     elif args.stage == "enrich":

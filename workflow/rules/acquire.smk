@@ -2,6 +2,12 @@
 # The record says how it went; a failure is recorded there and passed on, not raised.
 
 
+# At the start of a run, say once which hosts are not asked (daily cap, unreachable) and
+# until when; a job that sets a new marker says it when it happens.
+onstart:
+    announce_host_markers()
+
+
 # Downloads run on the submitting host: compute nodes often have no internet, and the
 # per-host pacing lock (resources/.pace) is most reliable on one machine.
 localrules:
@@ -18,8 +24,13 @@ rule acquire:
         f"{RESULTS}/benchmarks/acquire/{{piece}}.tsv"
     conda:
         "../../envs/visionscores.yaml"
+    # A download waits on the network and on the per-host pacing lock, not on a core: it
+    # takes none, so segment jobs keep every core; `downloads` (set in the profile) bounds
+    # how many download processes run at once.
+    threads: 0
     resources:
         mem_mb=300,
+        downloads=1,
     params:
         manifest=MANIFEST,
         repo=REPO,

@@ -18,7 +18,6 @@ where it came from. The requests go through :class:`~visionscores.acquire.http.H
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import re
 import time
@@ -100,12 +99,11 @@ def image_from_index_url(base_url: str, file_index: str) -> str:
 
 @dataclass
 class _Page:
-    """An answer that is not the file's bytes: a redirect, an error status or an HTML page."""
+    """An answer that is not the file's bytes (a redirect, an error status or an HTML page),
+    with what the protocol makes of it and the URL to name in an error."""
 
-    url: str
-    status: int
-    headers: http.client.HTTPMessage
-    text: str
+    step: protocol.Follow | protocol.Failure
+    where: str
 
 
 @dataclass
@@ -133,6 +131,9 @@ class _Download:
         self.etag: str | None = None
         # Where the current attempt asked the body to start (its Range), bytes.
         self.range_start = 0
+        # Protocol state: the disclaimer was accepted; the Special:ImagefromIndex URL.
+        self.disclaimer_accepted = False
+        self.entry_url: str | None = None
         # True once the partial file was continued rather than written in one answer (a partial
         # left by an earlier run cannot even be tied to this file): if the assembled file then
         # fails validation, it is discarded and downloaded once more from scratch.
@@ -178,21 +179,45 @@ class _Download:
         self._remember_cookies(answer)
         status, url, headers = answer.status, answer.url, answer.headers
         if answer.is_redirect:
-            return _Page(url, status, headers, "")
+            return self._page(answer, "")
         if status == 416:
             return self._range_not_satisfiable(url, headers)
         if status not in (200, 206):
-            return _Page(url, status, headers, read_text(answer))
+            return self._page(answer, read_text(answer))
         if status == 206 and self.range_start > 0:
             return self._receive(answer, self.range_start)
         head = self._sniff(answer)
         if not _looks_like_pdf_start(head):
-            return _Page(url, status, headers, read_text(answer, head))
+            return self._page(answer, read_text(answer, head))
         if self.range_start > 0:
             # The server ignored the Range request: start the file over from this full answer.
             self.part.unlink(missing_ok=True)
             self.resumed = False
         return self._receive(answer, 0, head)
+
+    def _page(self, answer: Answer, text: str) -> _Page:
+        """Classify a page while the host's lock is still held, so that a daily-cap marker
+        is in force before any other job's request to the host can start."""
+        if self.entry_url is None and "Special:ImagefromIndex" in answer.url:
+            self.entry_url = answer.url
+        step = protocol.classify(
+            answer.status,
+            answer.url,
+            answer.headers,
+            text,
+            disclaimer_accepted=self.disclaimer_accepted,
+            entry_url=self.entry_url,
+            default_wait_s=self.policy.wait_page_default_s,
+        )
+        where = answer.url
+        if answer.is_redirect and answer.headers.get("Location"):
+            # A redirect to a bot gate is named by its target: it was never requested.
+            where = urllib.parse.urljoin(answer.url, answer.headers["Location"])
+        if isinstance(step, protocol.Failure) and step.cause == "daily-cap":
+            host = urllib.parse.urlsplit(answer.url).hostname or ""
+            marker = self.client.host_state.set(host, "cap", f"for {self.piece_id}, at {where}")
+            notice(marker.describe(self.policy.base_url))
+        return _Page(step, where)
 
     def _range_not_satisfiable(self, url: str, headers) -> _Complete:
         total = _content_range_total(headers.get("Content-Range"))
@@ -295,8 +320,6 @@ class _Download:
         """Follow redirects and IMSLP's intermediate pages until the file is complete."""
         url = self.source_url
         hops = 0
-        disclaimer_accepted = False
-        entry_url: str | None = None
         if self.part.exists() and self.part.stat().st_size > 0:
             self.resumed = True
         while True:
@@ -311,26 +334,13 @@ class _Download:
             hops += 1
             if isinstance(outcome, _Complete):
                 return outcome
-            if entry_url is None and "Special:ImagefromIndex" in url:
-                entry_url = url
-            step = protocol.classify(
-                outcome.status,
-                outcome.url,
-                outcome.headers,
-                outcome.text,
-                disclaimer_accepted=disclaimer_accepted,
-                entry_url=entry_url,
-                default_wait_s=self.policy.wait_page_default_s,
-            )
+            step = outcome.step
             if isinstance(step, protocol.Failure):
-                # A redirect to a bot gate is named by its target: it was never requested.
-                redirect = outcome.headers.get("Location") if 300 <= outcome.status < 400 else None
-                where = urllib.parse.urljoin(url, redirect) if redirect else url
-                raise self.fail(step.error_class, step.cause, step.what, where)
+                raise self.fail(step.error_class, step.cause, step.what, outcome.where)
             self.client.check_url(step.url)
             if step.wait_s > 0:
                 self._wait(step.wait_s)
-            disclaimer_accepted = disclaimer_accepted or step.accepts_disclaimer
+            self.disclaimer_accepted = self.disclaimer_accepted or step.accepts_disclaimer
             url = step.url
 
 

@@ -127,8 +127,9 @@ def acquire_error(
     """
     where = f" (at {url})" if url else ""
     manual_path = MANUAL_PDF_PATH.format(piece_id=piece_id)
+    then = f"{next_step} " if next_step else ""
     message = (
-        f"{piece_id}: {what}{where}. {next_step} To go on without this download, get the PDF "
-        f"in a web browser and place it by hand at {manual_path}."
+        f"{piece_id}: {what}{where}. {then}To go on without this download, get the PDF in a web "
+        f"browser and place it by hand at {manual_path}."
     )
     return error_class(piece_id, cause, message, url)

@@ -23,6 +23,7 @@ import contextlib
 import email.utils
 import http.client
 import random
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -36,8 +37,10 @@ from typing import TypeVar
 from visionscores.acquire.errors import (
     AcquireError,
     ConnectionFailedError,
+    DailyLimitError,
     FetchTimeoutError,
     HostNotAllowedError,
+    HostUnreachableError,
     HttpStatusError,
     NotFoundError,
     RateLimitedError,
@@ -45,6 +48,8 @@ from visionscores.acquire.errors import (
     TruncatedError,
     acquire_error,
 )
+from visionscores.acquire.host_state import HostState, Marker
+from visionscores.acquire.notices import notice
 from visionscores.acquire.pacing import HostPacer, HostSlot
 from visionscores.acquire.policy import DownloadPolicy
 
@@ -214,6 +219,7 @@ class HttpClient:
         self.label = label
         self.manual_fallback = manual_fallback
         self.pacer = HostPacer(policy.pace_dir, policy.min_interval_s)
+        self.host_state = host_state_of(policy)
         # One retry budget for everything done for this label (all hops of a download).
         self.retries_used = 0
 
@@ -229,7 +235,8 @@ class HttpClient:
         if self.manual_fallback:
             return acquire_error(error_class, self.label, cause, what, url, next_step)
         where = f" (at {url})" if url else ""
-        return error_class(self.label, cause, f"{self.label}: {what}{where}. {next_step}", url)
+        message = f"{self.label}: {what}{where}. {next_step}".rstrip()
+        return error_class(self.label, cause, message, url)
 
     def check_url(self, url: str) -> urllib.parse.SplitResult:
         """The parts of ``url``; raises :class:`HostNotAllowedError` unless it may be asked."""
@@ -287,8 +294,18 @@ class HttpClient:
         parts = self.check_url(url)
         host = parts.hostname or ""
         request = urllib.request.Request(url, headers=headers(parts))
-        with self.pacer.hold(host, self.policy.max_retry_after_s) as slot:
+
+        def check_markers() -> None:
+            # Under the lock, before the pacing wait and right before sending: a marker
+            # another job set while this one waited for its turn stops this request too.
+            marker = self.host_state.blocking(host)
+            if marker:
+                raise self.stopped_by(marker, url)
+
+        with self.pacer.hold(host, self.policy.max_retry_after_s, check_markers) as slot:
+            slot.sent = True
             response = self._open(request, url, host)
+            self.host_state.answered(host)
             with contextlib.closing(response):
                 status = response.status if hasattr(response, "status") else response.code
                 answer = Answer(url, status, response.headers, Body(response, url))
@@ -307,15 +324,47 @@ class HttpClient:
         except urllib.error.HTTPError as error_response:
             return error_response
         except urllib.error.URLError as error:
-            if isinstance(error.reason, TimeoutError):
+            reason = error.reason
+            if isinstance(reason, socket.gaierror):
+                # A name that does not resolve will not resolve on a retry a few seconds on.
+                marker = self.host_state.set(host, "unreachable", f"name not resolved: {reason}")
+                raise self.mark(marker, url) from error
+            if isinstance(reason, TimeoutError):
+                self.connection_failed(host, "connection timed out", url, error)
                 raise Transient("timeout", "the server did not answer in time", url) from error
-            raise Transient(
-                "connection-error", f"could not connect ({error.reason})", url
-            ) from error
+            self.connection_failed(host, str(reason), url, error)
+            raise Transient("connection-error", f"could not connect ({reason})", url) from error
         except TimeoutError as error:
             raise Transient("timeout", "the server did not answer in time", url) from error
         except (ConnectionError, http.client.HTTPException, OSError) as error:
+            # Accepted, then closed or reset before any answer.
+            self.connection_failed(host, f"connection dropped: {error!r}", url, error)
             raise Transient("connection-error", f"connection failed ({error})", url) from error
+
+    def connection_failed(self, host: str, error: str, url: str, cause: Exception) -> None:
+        """Count a failed connection; raise when it marks the host unreachable."""
+        marker = self.host_state.connection_failed(host, error)
+        if marker:
+            raise self.mark(marker, url) from cause
+
+    def mark(self, marker: Marker, url: str) -> AcquireError:
+        """Announce a marker this process just set; the error of the piece that met it."""
+        notice(marker.describe(self.policy.base_url))
+        return self.stopped_by(marker, url)
+
+    def stopped_by(self, marker: Marker, url: str) -> AcquireError:
+        """The error of a piece stopped by ``marker`` (nothing was sent for it)."""
+        if marker.kind == "cap":
+            what = (
+                f"IMSLP's daily limit of free downloads was reached ({marker.host} sent its "
+                f"'Subscribe' page); no download is tried until {marker.until_text}"
+            )
+            return self.fail(DailyLimitError, "daily-cap", what, url, "")
+        what = (
+            f"{marker.host} cannot be reached ({marker.error}); no request is sent to it until "
+            f"{marker.until_text}. Check the network or config imslp.base_url"
+        )
+        return self.fail(HostUnreachableError, "host-unreachable", what, url, "")
 
     def _rate_limited(self, answer: Answer, slot: HostSlot) -> None:
         wait_s = parse_retry_after(answer.headers.get("Retry-After"))
@@ -330,6 +379,16 @@ class HttpClient:
         # The wait applies to every process using this host, not just this request.
         slot.defer(wait_s if wait_s is not None else backoff_s(self.policy, self.retries_used + 1))
         raise Transient("rate-limited", "the server kept answering HTTP 429", answer.url)
+
+
+def host_state_of(policy: DownloadPolicy) -> HostState:
+    """The markers of ``policy``'s pacing folder, with its pauses."""
+    return HostState(
+        policy.pace_dir,
+        policy.cap_pause_s,
+        policy.unreachable_pause_s,
+        policy.unreachable_after_failures,
+    )
 
 
 def fetch_text(url: str, policy: DownloadPolicy, what: str = "metadata") -> str:

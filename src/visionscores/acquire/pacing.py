@@ -16,7 +16,7 @@ import fcntl
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -26,10 +26,15 @@ def safe_host_name(host: str) -> str:
 
 
 class HostSlot:
-    """Handle given to the holder of a host's pacing lock; lets it push later requests back."""
+    """Handle given to the holder of a host's pacing lock; lets it push later requests back.
+
+    ``sent`` is set by the holder once a request really went out: a turn that sent nothing
+    (a marker stopped it) does not push the next request back.
+    """
 
     def __init__(self) -> None:
         self.not_before = 0.0
+        self.sent = False
 
     def defer(self, seconds: float) -> None:
         """Ask that no process contacts this host for ``seconds`` from now (e.g. 429)."""
@@ -60,28 +65,36 @@ class HostPacer:
         return self.pace_dir / f"{safe_host_name(host)}.lock"
 
     @contextlib.contextmanager
-    def hold(self, host: str, max_defer_s: float) -> Iterator[HostSlot]:
+    def hold(
+        self, host: str, max_defer_s: float, check: Callable[[], None] = lambda: None
+    ) -> Iterator[HostSlot]:
         """Wait for the host's turn, yield while the request runs, then record its end time.
 
         Args:
             host: the host name the request goes to.
             max_defer_s: longest wait, seconds, honoured for a "not before" time set by
                 another process (after a 429).
+            check: called under the lock before the pacing wait and again after it; raising
+                there gives up the turn at once, without waiting and without counting it.
         """
         self.pace_dir.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(self.lock_path(host), os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
+            check()
             last_end, not_before = _read_pace_state(descriptor)
             now = time.time()
             interval_wait = min(max(last_end + self.min_interval_s - now, 0.0), self.min_interval_s)
             deferred_wait = min(max(not_before - now, 0.0), max_defer_s)
-            time.sleep(max(interval_wait, deferred_wait))
+            if interval_wait > 0 or deferred_wait > 0:
+                time.sleep(max(interval_wait, deferred_wait))
+                check()
             slot = HostSlot()
             try:
                 yield slot
             finally:
-                _write_pace_state(descriptor, time.time(), slot.not_before)
+                if slot.sent:
+                    _write_pace_state(descriptor, time.time(), slot.not_before)
         finally:
             # Closing the descriptor releases the flock.
             os.close(descriptor)

@@ -49,6 +49,11 @@ class DownloadPolicy:
         wait_page_default_s: seconds waited on IMSLP's wait page when it states no countdown.
         wait_page_max_s: longest countdown honoured, seconds; a page asking more is waited
             this long.
+        cap_pause_s: seconds no request is sent to a host after its daily-cap page.
+        unreachable_pause_s: seconds no request is sent to a host marked unreachable.
+        unreachable_after_failures: connection failures in a row (across pieces and
+            processes) that mark a host unreachable; a name that does not resolve marks it
+            at once.
     """
 
     user_agent: str
@@ -65,6 +70,9 @@ class DownloadPolicy:
     pace_dir: Path = field(default_factory=_default_pace_dir)
     wait_page_default_s: float = 15.0
     wait_page_max_s: float = 60.0
+    cap_pause_s: float = 24 * 3600.0
+    unreachable_pause_s: float = 600.0
+    unreachable_after_failures: int = 3
 
     def __post_init__(self) -> None:
         if not re.search(r"[\w.+-]+@[\w-]+\.[\w.-]+|https?://\S+", self.user_agent):
@@ -74,6 +82,8 @@ class DownloadPolicy:
             )
         if self.min_interval_s < 0 or self.timeout_s <= 0 or self.max_retries < 0:
             raise ValueError("min_interval_s >= 0, timeout_s > 0 and max_retries >= 0 required")
+        if self.unreachable_after_failures < 1:
+            raise ValueError("unreachable_after_failures >= 1 required")
         base_host = urllib.parse.urlsplit(self.base_url).hostname
         if not base_host:
             raise ValueError(f"DownloadPolicy.base_url has no host: {self.base_url!r}")
