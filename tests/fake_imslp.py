@@ -67,6 +67,7 @@ FAULTS = {
     "truncated": "answers declare the full length but send only part; {'times', 'fraction'}",
     "overstated_length": "first answer declares 100 bytes more than it sends",
     "no_range": "file host ignores Range headers and always sends the whole file",
+    "trickle": "file body is sent 16 bytes at a time at this many bytes per second",
 }
 
 _FILE_PATH_RE = re.compile(r"^/files/imglnks/usimg/[0-9a-f]/[0-9a-f]{2}/IMSLP(\d+)-([^/]+)\.pdf$")
@@ -535,6 +536,14 @@ class FakeImslp:
             handler.send_header(name, value)
         handler.send_header("Connection", "close")
         handler.end_headers()
+        if "trickle" in fake_file.faults:
+            pause_s = 16 / float(fake_file.faults["trickle"])
+            for start_byte in range(0, len(sent), 16):
+                if self._stopping.wait(pause_s):
+                    break
+                handler.wfile.write(sent[start_byte : start_byte + 16])
+                handler.wfile.flush()
+            return status
         handler.wfile.write(sent)
         if abort:
             handler.abort_after(0.05)

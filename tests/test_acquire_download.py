@@ -32,6 +32,7 @@ from visionscores.acquire.errors import (
     NotPdfError,
     RateLimitedError,
     TooLargeError,
+    TooSlowError,
     TruncatedError,
 )
 from visionscores.acquire.http import parse_retry_after
@@ -382,6 +383,30 @@ def test_stale_partial_of_another_file_is_discarded_and_refetched(serve, tmp_pat
     assert dest.read_bytes() == pdf_bytes
 
 
+# -- slow servers: a deadline for the whole file and a minimum rate --------------------------
+
+
+def test_trickling_server_fails_below_the_minimum_rate(serve, tmp_path):
+    server = serve(trickle=320)  # 320 bytes a second, with a 3 s read timeout never reached
+    started = time.monotonic()
+    with pytest.raises(TooSlowError) as raised:
+        fetch(server, tmp_path, timeout_s=3.0, min_rate_bytes_s=1000, min_rate_window_s=1.0)
+    assert raised.value.cause == "too-slow" and "bytes/s" in str(raised.value)
+    assert 1.0 <= time.monotonic() - started < 2.5
+    assert len(server.requests_to("/files/")) == 1  # not retried
+    # What arrived is kept for a later run to resume.
+    assert partial_path(tmp_path / "pdf" / "piece-1.pdf").exists()
+
+
+def test_whole_download_deadline_bounds_a_steady_but_long_transfer(serve, tmp_path):
+    server = serve(trickle=1600)  # fast enough for the rate, too slow for the deadline
+    started = time.monotonic()
+    with pytest.raises(TooSlowError) as raised:
+        fetch(server, tmp_path, min_rate_bytes_s=100, max_download_s=1.0)
+    assert "longer than 1 s" in str(raised.value)
+    assert time.monotonic() - started < 2.0
+
+
 # -- answers that are not the file: one request, a clear error, nothing written --------------
 
 
@@ -570,3 +595,24 @@ def test_fetch_text_reads_the_api_politely_and_refuses_other_hosts(tmp_path):
         with pytest.raises(HostNotAllowedError):
             fetch_text("http://example.org/api.php", policy)
     assert len(server.requests) == 1  # the refused host was never asked
+
+
+def test_policy_defaults_are_the_config_defaults():
+    import yaml
+    from repo_paths import REPO
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    imslp, acquire = config["imslp"], config["acquire"]
+    policy = DownloadPolicy(user_agent=USER_AGENT)
+    same_names = ["base_url", "min_interval_s", "timeout_s", "max_retries", "backoff_base_s",
+                  "wait_page_default_s", "wait_page_max_s"]  # fmt: skip
+    assert {name: getattr(policy, name) for name in same_names} == {
+        name: imslp[name] for name in same_names
+    }
+    assert policy.max_bytes == acquire["max_download_bytes"]
+    assert set(policy.allowed_hosts) == set(acquire["allowed_hosts"])
+    for name in ("max_download_s", "min_rate_bytes_s", "min_rate_window_s",
+                 "unreachable_after_failures"):  # fmt: skip
+        assert getattr(policy, name) == acquire[name]
+    assert policy.cap_pause_s == acquire["cap_pause_h"] * 3600
+    assert policy.unreachable_pause_s == acquire["unreachable_pause_min"] * 60

@@ -45,6 +45,7 @@ from visionscores.acquire.errors import (
     NotFoundError,
     RateLimitedError,
     TooLargeError,
+    TooSlowError,
     TruncatedError,
     acquire_error,
 )
@@ -129,27 +130,34 @@ def _opener_for(host: str | None) -> urllib.request.OpenerDirector:
 
 
 class Body:
-    """The body of an answer, read in chunks; read errors become :class:`Transient`.
+    """The body of an answer, read in chunks; read errors become :class:`Transient`, and a
+    body arriving too slowly (see :class:`HttpClient`) raises ``TooSlowError``.
 
     Args:
         response: the open response.
         url: its URL (named in errors).
+        check_pace: called with the bytes received so far after every chunk.
     """
 
-    def __init__(self, response, url: str):
+    def __init__(self, response, url: str, check_pace: Callable[[int], None] = lambda _: None):
         self._response = response
         self.url = url
+        self._check_pace = check_pace
+        self.received = 0
 
     def read1(self, size: int) -> bytes:
         """Up to ``size`` bytes as they arrive; ``b""`` at the end of the body."""
         try:
-            return self._response.read1(size)
+            chunk = self._response.read1(size)
         except TimeoutError as error:
             raise Transient("timeout", "the server stopped sending", self.url) from error
         except (ConnectionError, http.client.HTTPException, OSError) as error:
             raise Transient(
                 "truncated", "the connection dropped before the whole body arrived", self.url
             ) from error
+        self.received += len(chunk)
+        self._check_pace(self.received)
+        return chunk
 
     def read_at_most(self, size: int) -> bytes:
         """Up to ``size`` bytes, reading until the end of the body or ``size``."""
@@ -220,8 +228,10 @@ class HttpClient:
         self.manual_fallback = manual_fallback
         self.pacer = HostPacer(policy.pace_dir, policy.min_interval_s)
         self.host_state = host_state_of(policy)
-        # One retry budget for everything done for this label (all hops of a download).
+        # One retry budget for everything done for this label (all hops of a download), and
+        # one time budget: seconds spent in requests, summed over them (policy.max_download_s).
         self.retries_used = 0
+        self.active_s = 0.0
 
     def fail(
         self,
@@ -304,23 +314,60 @@ class HttpClient:
 
         with self.pacer.hold(host, self.policy.max_retry_after_s, check_markers) as slot:
             slot.sent = True
-            response = self._open(request, url, host)
-            self.host_state.answered(host)
-            with contextlib.closing(response):
-                status = response.status if hasattr(response, "status") else response.code
-                answer = Answer(url, status, response.headers, Body(response, url))
-                if status == 429:
-                    self._rate_limited(answer, slot)
-                if status >= 500:
-                    wait_s = parse_retry_after(answer.headers.get("Retry-After"))
-                    if wait_s is not None:
-                        slot.defer(min(wait_s, self.policy.max_retry_after_s))
-                    raise Transient("http-error", f"the server kept failing (HTTP {status})", url)
-                return read(answer, slot)
+            started = time.monotonic()
+            try:
+                response = self._open(request, url, host)
+                self.host_state.answered(host)
+                with contextlib.closing(response):
+                    status = response.status if hasattr(response, "status") else response.code
+                    check_pace = self._pace_check(url, started, time.monotonic())
+                    answer = Answer(url, status, response.headers, Body(response, url, check_pace))
+                    if status == 429:
+                        self._rate_limited(answer, slot)
+                    if status >= 500:
+                        wait_s = parse_retry_after(answer.headers.get("Retry-After"))
+                        if wait_s is not None:
+                            slot.defer(min(wait_s, self.policy.max_retry_after_s))
+                        raise Transient(
+                            "http-error", f"the server kept failing (HTTP {status})", url
+                        )
+                    return read(answer, slot)
+            finally:
+                self.active_s += time.monotonic() - started
+
+    def _pace_check(self, url: str, request_started: float, body_started: float):
+        """A check of a body's progress: the file's time budget and the minimum rate."""
+        policy = self.policy
+
+        def check(received: int) -> None:
+            now = time.monotonic()
+            if self.active_s + (now - request_started) > policy.max_download_s:
+                raise self.fail(
+                    TooSlowError,
+                    "too-slow",
+                    f"the download took longer than {policy.max_download_s:.0f} s "
+                    "(config acquire.max_download_s)",
+                    url,
+                    "Running the download again later may succeed.",
+                )
+            elapsed = now - body_started
+            if elapsed >= policy.min_rate_window_s and received < policy.min_rate_bytes_s * elapsed:
+                raise self.fail(
+                    TooSlowError,
+                    "too-slow",
+                    f"the server sent {received} bytes in {elapsed:.0f} s, below "
+                    f"{policy.min_rate_bytes_s:.0f} bytes/s (config acquire.min_rate_bytes_s)",
+                    url,
+                    "Running the download again later may succeed.",
+                )
+
+        return check
 
     def _open(self, request: urllib.request.Request, url: str, host: str):
         try:
-            return _opener_for(host).open(request, timeout=self.policy.timeout_s)
+            remaining_s = max(self.policy.max_download_s - self.active_s, 0.1)
+            timeout_s = min(self.policy.timeout_s, remaining_s)
+            return _opener_for(host).open(request, timeout=timeout_s)
         except urllib.error.HTTPError as error_response:
             return error_response
         except urllib.error.URLError as error:

@@ -49,6 +49,12 @@ class DownloadPolicy:
         wait_page_default_s: seconds waited on IMSLP's wait page when it states no countdown.
         wait_page_max_s: longest countdown honoured, seconds; a page asking more is waited
             this long.
+        max_download_s: most seconds spent sending and receiving for one file, summed over
+            its attempts (pacing and backoff waits not counted); past it the file fails
+            with cause ``too-slow``.
+        min_rate_bytes_s: least average rate of a body, bytes per second, once it has been
+            arriving for ``min_rate_window_s`` seconds; below it the file fails ``too-slow``.
+        min_rate_window_s: seconds a body may take before its rate is judged.
         cap_pause_s: seconds no request is sent to a host after its daily-cap page.
         unreachable_pause_s: seconds no request is sent to a host marked unreachable.
         unreachable_after_failures: connection failures in a row (across pieces and
@@ -70,6 +76,9 @@ class DownloadPolicy:
     pace_dir: Path = field(default_factory=_default_pace_dir)
     wait_page_default_s: float = 15.0
     wait_page_max_s: float = 60.0
+    max_download_s: float = 1800.0
+    min_rate_bytes_s: float = 2048.0
+    min_rate_window_s: float = 30.0
     cap_pause_s: float = 24 * 3600.0
     unreachable_pause_s: float = 600.0
     unreachable_after_failures: int = 3

@@ -12,29 +12,74 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from visionscores.acquire.download import fetch_pdf
+from visionscores.acquire.download import fetch_pdf, partial_path
 from visionscores.acquire.http import fetch_text
 from visionscores.acquire.manifest import read_manifest_rows, source_kind
 from visionscores.acquire.policy import DownloadPolicy
 from visionscores.acquire.work_pages import enrich_work_pages
 from visionscores.errors import VisionscoresError, failure_record
-from visionscores.fileio import atomic_path, sha256_of, write_json_atomic
+from visionscores.fileio import atomic_path, read_json, sha256_of, write_json_atomic
 
 
 class StageError(VisionscoresError):
     """A piece that cannot go through the acquire stage; the message names piece and cause."""
 
 
-def _usable_present_pdf(pdf: Path, expected_sha256: str) -> str | None:
-    """SHA-256 of a file already at ``pdf`` (placed by hand, or fetched before), if usable.
+def placement_path(pdf: Path) -> Path:
+    """Where the record of how ``pdf`` was placed lives (``x.pdf`` -> ``x.placed.json``).
 
-    It is not opened here: a file placed by hand is used as it is, and if it is no good
-    render says why (encrypted, corrupt...). Only a checksum mismatch fetches it again.
+    It is not a Snakemake output (Snakemake deletes a job's outputs before rerunning it), so
+    it survives to tell the next acquire job whether the PDF is still the one the manifest
+    asks for.
     """
-    if not pdf.is_file():
+    return pdf.with_suffix(".placed.json")
+
+
+def source_identity(piece: Mapping[str, str]) -> dict[str, str]:
+    """What names a piece's file: its ``source`` (URL or path), else its IMSLP file index."""
+    source = piece.get("source") or ""
+    return {"source": source} if source else {"file_index": piece.get("imslp_file_index") or ""}
+
+
+def write_placement(pdf: Path, piece: Mapping[str, str], facts: Mapping[str, Any]) -> None:
+    """Record that ``pdf`` now holds the file of ``piece`` (``facts``: origin, sha256, ...)."""
+    write_json_atomic(placement_path(pdf), {"identity": source_identity(piece), **facts})
+
+
+def _present_pdf(pdf: Path, piece: Mapping[str, str]) -> dict[str, Any] | None:
+    """What is known of a usable PDF already at ``pdf``, or None to fetch it (anew).
+
+    A PDF placed for another source (the manifest's URL, path or index changed since) or not
+    matching the manifest's sha256 is removed, with its partial download: the record must
+    describe the bytes beside it. A PDF placed by hand (no placement record, or bytes other
+    than those recorded) is used as it is and not opened here: if it is no good, render says
+    why (encrypted, corrupt...).
+    """
+    placed = read_json_or_none(placement_path(pdf))
+    expected = (piece.get("sha256") or "").lower()
+    if pdf.is_file():
+        digest = sha256_of(pdf)
+        by_hand = placed is None or placed.get("sha256") != digest
+        same_source = by_hand or placed.get("identity") == source_identity(piece)
+        if same_source and (not expected or digest == expected):
+            facts = {} if by_hand else {k: v for k, v in placed.items() if k != "identity"}
+            return {**facts, "sha256": digest, "bytes": pdf.stat().st_size}
+    for stale in (pdf, placement_path(pdf), partial_path(pdf), _partial_identity_path(pdf)):
+        stale.unlink(missing_ok=True)
+    return None
+
+
+def _partial_identity_path(pdf: Path) -> Path:
+    return pdf.with_suffix(".part.json")
+
+
+def read_json_or_none(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or None when it is absent or unreadable."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
         return None
-    digest = sha256_of(pdf)
-    return digest if not expected_sha256 or digest == expected_sha256 else None
+    return data if isinstance(data, dict) else None
 
 
 def _copy_local(piece: Mapping[str, str], pdf: Path, repo_root: Path) -> dict[str, Any]:
@@ -56,7 +101,9 @@ def _copy_local(piece: Mapping[str, str], pdf: Path, repo_root: Path) -> dict[st
         )
     with atomic_path(pdf) as temp_path:
         shutil.copyfile(local, temp_path)
-    return {"source_url": source, "sha256": digest, "bytes": local.stat().st_size}
+    facts = {"source_url": source, "sha256": digest, "bytes": local.stat().st_size}
+    write_placement(pdf, piece, {"origin": "repository", **facts})
+    return facts
 
 
 def acquire(
@@ -66,9 +113,11 @@ def acquire(
 
     A relative ``source`` is copied from the repository (checksum checked when the manifest
     gives one). Otherwise a PDF already at ``resources/pdf/{piece_id}.pdf`` is used as it is
-    (placed by hand, or fetched by an earlier run), and only when there is none is the URL or
-    the IMSLP file index downloaded. A failure is recorded (``status: failed``, cause,
-    message), not raised: later stages pass it on and publish lists it.
+    (placed by hand, imported, or fetched by an earlier run) unless it differs from the
+    manifest's sha256 or was placed for another source; only when there is none is the URL
+    or the IMSLP file index downloaded. The record always describes the bytes beside it. A
+    failure is recorded (``status: failed``, cause, message), not raised: later stages pass
+    it on and publish lists it.
     """
     piece_id = piece["piece_id"]
     source = piece.get("source", "")
@@ -86,9 +135,15 @@ def acquire(
     try:
         if source_kind(source) == "path":
             record.update(_copy_local(piece, pdf, repo_root), origin="repository")
-        elif digest := _usable_present_pdf(pdf, (piece.get("sha256") or "").lower()):
-            record.update(sha256=digest, bytes=pdf.stat().st_size, origin="present")
+        elif (present := _present_pdf(pdf, piece)) is not None:
+            placed_by = present.pop("origin", "hand")
+            record.update(present, origin="present", placed_by=placed_by)
         else:
+            # A partial download is resumed only for the source it was started for.
+            partial_identity = _partial_identity_path(pdf)
+            if read_json_or_none(partial_identity) != source_identity(piece):
+                partial_path(pdf).unlink(missing_ok=True)
+            write_json_atomic(partial_identity, source_identity(piece))
             fetched = fetch_pdf(
                 piece_id,
                 pdf,
@@ -97,7 +152,9 @@ def acquire(
                 expected_sha256=(piece.get("sha256") or "").lower() or None,
                 policy=DownloadPolicy(**download),
             )
+            partial_identity.unlink(missing_ok=True)
             record.update(fetched.sidecar(), origin="download")
+            write_placement(pdf, piece, {"origin": "download", **fetched.sidecar()})
         record["status"] = "ok"
     except VisionscoresError as error:
         record.update(status="failed", failure=failure_record(piece_id, "acquire", error))
