@@ -150,6 +150,33 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_todo(args: argparse.Namespace) -> int:
+    """List the pieces without a usable PDF (CSV and HTML)."""
+    from visionscores.acquire.browser import todo
+
+    out = Path(args.out)
+    rows = todo(Path(args.manifest), out, Path(args.pdf_dir), args.base_url, args.scenario)
+    print(f"{len(rows)} PDF(s) to download: {out} and {out.with_suffix('.html')}")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    """Place browser-downloaded PDFs; exit status 1 when a file was refused or conflicted."""
+    from visionscores.acquire.browser import import_folder
+
+    report = import_folder(Path(args.folder), Path(args.manifest), Path(args.pdf_dir))
+    for line in report.lines():
+        print(line)
+    print(
+        f"{len(report.placed)} placed, {len(report.already)} already in place, "
+        f"{len(report.refused)} refused, {len(report.conflicts)} conflicting, "
+        f"{len(report.unmatched)} matching no row"
+    )
+    if report.placed:
+        print("Run the workflow again (e.g. `snakemake --cores 2`) to use them.")
+    return 1 if report.refused or report.conflicts else 0
+
+
 def _cmd_make_demo(args: argparse.Namespace) -> int:
     from visionscores import demo
 
@@ -224,6 +251,30 @@ def build_parser() -> argparse.ArgumentParser:
     from visionscores.report import add_arguments as add_report_arguments
 
     add_report_arguments(add_stage("report", "figures and tables for snakemake --report"))
+
+    todo = commands.add_parser(
+        "todo", help="list the pieces of a manifest without a usable PDF (CSV and HTML)"
+    )
+    todo.add_argument("--manifest", required=True, help="the manifest CSV")
+    todo.add_argument("--out", required=True, help="CSV to write; an .html is written beside")
+    todo.add_argument("--scenario", help="only the rows of this scenario")
+    todo.add_argument(
+        "--pdf-dir", default="resources/pdf", help="where the PDFs and acquire records are"
+    )
+    todo.add_argument(
+        "--base-url", default="https://imslp.org", help="IMSLP's root for the download links"
+    )
+    todo.set_defaults(handler=_cmd_todo)
+
+    place = commands.add_parser(
+        "import", help="place PDFs downloaded in a browser at resources/pdf/{piece_id}.pdf"
+    )
+    place.add_argument("folder", help="folder of downloaded PDFs (IMSLP's file names)")
+    place.add_argument("--manifest", required=True, help="the manifest CSV")
+    place.add_argument(
+        "--pdf-dir", default="resources/pdf", help="where the PDFs and acquire records are"
+    )
+    place.set_defaults(handler=_cmd_import)
 
     demo = commands.add_parser(
         "make-demo", help="engrave the demo scores into demo/ and config/pieces/demo.csv"

@@ -13,6 +13,7 @@ onstart:
 localrules:
     acquire,
     enrich,
+    todo,
 
 
 rule acquire:
@@ -66,3 +67,21 @@ rule enrich:
         "visionscores stage enrich --manifest {input.manifest:q} --scenario {params.scenario}"
         " --policy {params.policy:q} --cache-dir {params.cache:q} --out {output.works:q}"
         " > {log:q} 2>&1"
+
+
+# todo (`snakemake todo`): the scenario's pieces without a usable PDF, with their IMSLP
+# links and why each is missing, as CSV and HTML, for downloading them in a browser
+# (then `visionscores import`). It reads the records as they are and always runs when named.
+rule todo:
+    log:
+        f"{RESULTS}/logs/todo/{SCENARIO}.log",
+    params:
+        manifest=MANIFEST,
+        scenario=SCENARIO,
+        pdf_dir=f"{RESOURCES}/pdf",
+        base_url=config["imslp"]["base_url"],
+        out=f"{RESULTS}/todo/{SCENARIO}.csv",
+    shell:
+        "visionscores todo --manifest {params.manifest:q} --scenario {params.scenario:q}"
+        " --pdf-dir {params.pdf_dir:q} --base-url {params.base_url:q} --out {params.out:q}"
+        " 2> {log:q}"
