@@ -130,6 +130,7 @@ def acquire_error(
     then = f"{next_step} " if next_step else ""
     message = (
         f"{piece_id}: {what}{where}. {then}To go on without this download, get the PDF in a web "
-        f"browser and place it by hand at {manual_path}."
+        f"browser and place it at {manual_path} (`snakemake todo` lists the missing files, "
+        "`visionscores import` places them)."
     )
     return error_class(piece_id, cause, message, url)
