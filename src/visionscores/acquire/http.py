@@ -5,12 +5,16 @@ pacing lock is held:
 
 * the URL's host must be on the allowlist (config ``acquire.allowed_hosts``): every redirect
   hop the caller follows goes through ``get`` again, so every hop is checked before it is sent;
-* requests to one host are paced across processes (:mod:`visionscores.acquire.pacing`);
+* requests to one host are paced across processes (:mod:`visionscores.acquire.pacing`), and
+  none is sent while a marker of :mod:`visionscores.acquire.host_state` holds (after the
+  daily cap, or for a host that cannot be reached: a name that does not resolve, or
+  connection failures in a row, set one);
 * transient failures (5xx, 429, timeouts, dropped connections) are retried with exponential
   backoff from one budget per download; 429 waits as long as ``Retry-After`` asks, and pushes
   the host's next request back for every process;
-* bodies are read through :class:`Body`, and text bodies are capped in bytes after gzip
-  decoding (:func:`read_text`).
+* bodies are read through :class:`Body`, within a time budget per file and above a minimum
+  rate (cause ``too-slow``), and text bodies are capped in bytes after gzip decoding
+  (:func:`read_text`).
 
 Only the standard library is used (``urllib.request``): it gives proxy support from the
 environment and TLS verification, and turning off its automatic redirects lets every hop be
@@ -279,7 +283,9 @@ class HttpClient:
                 retried, or an :class:`AcquireError` to stop.
 
         Raises:
-            AcquireError: the host is not allowed, a 429 asked for too long a wait, or the
+            AcquireError: the host is not allowed; a marker stops it (``daily-cap``,
+                ``host-unreachable``: nothing was sent) or this request set one; a 429
+                asked for too long a wait; the body came too slowly (``too-slow``); or the
                 retry budget ran out (class by the last transient cause).
         """
         while True:
