@@ -1,5 +1,6 @@
 """Command line: ``visionscores segment`` for a page at hand, ``visionscores stage …`` for
-the workflow's rules (one subcommand per stage), and ``visionscores make-demo``.
+the workflow's rules (one subcommand per stage), ``visionscores todo`` and ``visionscores
+import`` for getting PDFs through a browser, and ``visionscores make-demo``.
 
 Imports are deferred to the command that runs, so a job starts no heavier than its stage.
 """
