@@ -49,7 +49,8 @@ FILE_HOST = "localhost"
 FAULTS = {
     "disclaimer": "entry shows the disclaimer even with the cookie until the accept link is used",
     "disclaimer_loop": "entry shows the disclaimer every time, accepted or not",
-    "wait_page": "entry answers 200 with a wait page holding the entity-encoded file URL",
+    "wait_page": "entry answers 200 with a wait page holding the entity-encoded file URL and "
+    "stating a countdown of this many seconds (True: 1)",
     "redirect_chain": "entry redirects through hops alternating between the two hosts",
     "eu_continue": "entry redirects to an EU-mirror style 'continue' page linking the file",
     "offsite_redirect": "entry redirects to a host outside any allowlist",
@@ -66,6 +67,7 @@ FAULTS = {
     "truncated": "answers declare the full length but send only part; {'times', 'fraction'}",
     "overstated_length": "first answer declares 100 bytes more than it sends",
     "no_range": "file host ignores Range headers and always sends the whole file",
+    "trickle": "file body is sent 16 bytes at a time at this many bytes per second",
 }
 
 _FILE_PATH_RE = re.compile(r"^/files/imglnks/usimg/[0-9a-f]/[0-9a-f]{2}/IMSLP(\d+)-([^/]+)\.pdf$")
@@ -205,6 +207,8 @@ class FakeImslp:
         faults: file index -> fault names (iterable) or {fault name: parameter}.
         works: work page title -> wikitext served by ``/api.php``.
         slow_s: default delay in seconds for the ``slow`` fault.
+        daily_cap: after this many files were handed out (entry answers leading to a file),
+            every entry answers the daily-cap page, as IMSLP does per address; None: no cap.
     """
 
     def __init__(
@@ -213,7 +217,10 @@ class FakeImslp:
         faults: Mapping[str, Iterable[str] | Mapping[str, object]] | None = None,
         works: Mapping[str, str] | None = None,
         slow_s: float = 1.0,
+        daily_cap: int | None = None,
     ):
+        self.daily_cap = daily_cap
+        self._handed_out = 0
         self.files: dict[str, _FakeFile] = {}
         for index, value in (files or {}).items():
             name, content = value if isinstance(value, tuple) else ("Complete_Score", value)
@@ -399,9 +406,16 @@ class FakeImslp:
         if "disclaimer" in faults and index not in self._accepted:
             return self._disclaimer_page(handler, index)
         if "blocked" in faults:
-            body = "<p>This file is currently blocked pending copyright review.</p>"
+            # As a wiki renders it: markup and a line break inside the phrase.
+            body = (
+                "<div class='we_file_blocked'><p>This file is currently <b>blocked</b>\n"
+                "pending&nbsp;copyright review.</p></div>"
+            )
             return handler.send_body(200, _page("IMSLP", body))
-        if "daily_limit" in faults:
+        with self._lock:
+            capped = self.daily_cap is not None and self._handed_out >= self.daily_cap
+            self._handed_out += not capped
+        if "daily_limit" in faults or capped:
             body = (
                 "<p>You have reached the daily limit of free downloads. Subscribe to IMSLP "
                 "for unlimited downloads.</p><a href='/wiki/IMSLP:Subscriptions'>Subscribe</a>"
@@ -409,10 +423,11 @@ class FakeImslp:
             return handler.send_body(200, _page("Subscribe - IMSLP", body))
         file_url = self.file_url(index)
         if "wait_page" in faults:
+            seconds = 1 if faults["wait_page"] is True else int(faults["wait_page"])
             body = (
-                "<p>Your download will begin in 15 seconds. "
+                f"<p>Your download will begin in {seconds} seconds. "
                 "<a href='/wiki/IMSLP:Subscriptions'>Subscribe</a> to skip the wait.</p>"
-                f'<span id="sm_dl_wait" data-id="{_entity_encode(file_url)}">15</span>'
+                f'<span id="sm_dl_wait" data-id="{_entity_encode(file_url)}">{seconds}</span>'
             )
             return handler.send_body(200, _page("IMSLP - Download", body))
         if "redirect_chain" in faults:
@@ -521,6 +536,14 @@ class FakeImslp:
             handler.send_header(name, value)
         handler.send_header("Connection", "close")
         handler.end_headers()
+        if "trickle" in fake_file.faults:
+            pause_s = 16 / float(fake_file.faults["trickle"])
+            for start_byte in range(0, len(sent), 16):
+                if self._stopping.wait(pause_s):
+                    break
+                handler.wfile.write(sent[start_byte : start_byte + 16])
+                handler.wfile.flush()
+            return status
         handler.wfile.write(sent)
         if abort:
             handler.abort_after(0.05)
@@ -613,3 +636,51 @@ def fake_imslp_factory() -> Iterator[Callable[..., FakeImslp]]:
     yield make
     for server in servers:
         server.stop()
+
+
+class DroppingServer:
+    """A TCP server on loopback that accepts each connection and closes it unanswered (a
+    reset), as an overloaded or misconfigured host might; counts the connections.
+
+    Use as a context manager; ``base_url`` points at it.
+    """
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind((WIKI_HOST, 0))
+        self._socket.listen(16)
+        self._socket.settimeout(0.05)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{WIKI_HOST}:{self._socket.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+    def __enter__(self) -> DroppingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        self._socket.close()
+
+
+def closed_port_url() -> str:
+    """A loopback URL whose port nothing listens on (connections are refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((WIKI_HOST, 0))
+        port = probe.getsockname()[1]
+    return f"http://{WIKI_HOST}:{port}"

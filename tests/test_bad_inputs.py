@@ -28,7 +28,7 @@ from bad_inputs import ALL, BAD, EMPTY, FINE, decompression_bomb_pdf, render_bom
 from repo_paths import REPO
 from test_workflow import SNAKEMAKE
 
-from visionscores.manifest import ManifestError, load_manifest
+from visionscores.acquire.manifest import ManifestError, load_manifest
 from visionscores.segment import page as segment
 from visionscores.segment import render
 

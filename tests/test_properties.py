@@ -22,7 +22,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from repo_paths import REPO
 
-from visionscores.manifest import MANIFEST_COLUMNS, ManifestError, load_manifest, parse_manifest
+from visionscores.acquire.manifest import (
+    MANIFEST_COLUMNS,
+    ManifestError,
+    load_manifest,
+    parse_manifest,
+)
 from visionscores.segment import page as segment
 from visionscores.segment import staves, systems
 

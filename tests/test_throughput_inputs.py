@@ -7,8 +7,8 @@ import pymupdf
 import yaml
 from repo_paths import REPO
 
-from visionscores import stages
-from visionscores.manifest import load_manifest, read_manifest_rows
+from visionscores.acquire.manifest import load_manifest, read_manifest_rows
+from visionscores.acquire.stage import acquire
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 throughput = importlib.import_module("throughput")
@@ -32,7 +32,7 @@ def test_inputs_validate_and_acquire_uses_the_placed_files_without_fetching(tmp_
     assert sorted(piece.piece_id for piece in pieces) == sorted(kinds)
     rows = read_manifest_rows(tmp_path / "throughput.csv")
     piece_id = sorted(kinds)[0]
-    record = stages.acquire(
+    record = acquire(
         rows[piece_id],
         tmp_path / f"resources/pdf/{piece_id}.json",
         REPO,

@@ -1,5 +1,6 @@
 """Command line: ``visionscores segment`` for a page at hand, ``visionscores stage …`` for
-the workflow's rules (one subcommand per stage).
+the workflow's rules (one subcommand per stage), and ``visionscores todo`` and
+``visionscores import`` for getting PDFs through a browser.
 
 Imports are deferred to the command that runs, so a job starts no heavier than its stage.
 """
@@ -78,15 +79,16 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_failure(outcome: dict) -> bool:
-    """Print a piece's recorded failure (the job itself succeeds: the failure is data)."""
+def _report_failure(outcome: dict, stream=None) -> bool:
+    """Print a piece's recorded failure (the job itself succeeds: the failure is data) on
+    ``stream`` (default standard error)."""
     failure = outcome.get("failure")
     if not failure:
         return False
     print(
         f"visionscores: piece {failure['piece_id']} failed at {failure['stage']}"
         f" ({failure['cause']}): {failure['message']}",
-        file=sys.stderr,
+        file=stream or sys.stderr,
     )
     return True
 
@@ -95,17 +97,22 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     from visionscores import stages
 
     if args.stage == "acquire":
-        from visionscores.manifest import read_manifest_rows
+        from visionscores.acquire.manifest import read_manifest_rows
+        from visionscores.acquire.stage import acquire
 
         piece = read_manifest_rows(args.manifest)[args.piece]
         policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))
-        record = stages.acquire(piece, Path(args.out), Path(args.repo_root), policy)
-        if _report_failure(record):
+        record = acquire(piece, Path(args.out), Path(args.repo_root), policy)
+        # To the log only: the acquire rule shows standard error on the console, where the
+        # run's end lists every failure once (and a cap or unreachable host is said once).
+        if _report_failure(record, sys.stdout):
             return 0
         print(f"acquired {args.piece} ({record['origin']}): {record['bytes']} bytes")
     elif args.stage == "enrich":
+        from visionscores.acquire.stage import enrich
+
         policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))
-        works = stages.enrich(
+        works = enrich(
             Path(args.manifest), args.scenario, policy, Path(args.cache_dir), Path(args.out)
         )
         failed = sum("error" in work for work in works.values())
@@ -167,6 +174,33 @@ def _cmd_stage(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     return 0
+
+
+def _cmd_todo(args: argparse.Namespace) -> int:
+    """List the pieces without a usable PDF (CSV and HTML)."""
+    from visionscores.acquire.browser import todo
+
+    out = Path(args.out)
+    rows = todo(Path(args.manifest), out, Path(args.pdf_dir), args.base_url, args.scenario)
+    print(f"{len(rows)} PDF(s) to download: {out} and {out.with_suffix('.html')}")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    """Place browser-downloaded PDFs; exit status 1 when a file was refused or conflicted."""
+    from visionscores.acquire.browser import import_folder
+
+    report = import_folder(Path(args.folder), Path(args.manifest), Path(args.pdf_dir))
+    for line in report.lines():
+        print(line)
+    print(
+        f"{len(report.placed)} placed, {len(report.already)} already in place, "
+        f"{len(report.refused)} refused, {len(report.conflicts)} conflicting, "
+        f"{len(report.unmatched)} matching no row"
+    )
+    if report.placed:
+        print("Run the workflow again (e.g. `snakemake --cores 2`) to use them.")
+    return 1 if report.refused or report.conflicts else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,6 +279,30 @@ def build_parser() -> argparse.ArgumentParser:
     from visionscores.report import add_arguments as add_report_arguments
 
     add_report_arguments(add_stage("report", "figures and tables for snakemake --report"))
+
+    todo = commands.add_parser(
+        "todo", help="list the pieces of a manifest without a usable PDF (CSV and HTML)"
+    )
+    todo.add_argument("--manifest", required=True, help="the manifest CSV")
+    todo.add_argument("--out", required=True, help="CSV to write; an .html is written beside")
+    todo.add_argument("--scenario", help="only the rows of this scenario")
+    todo.add_argument(
+        "--pdf-dir", default="resources/pdf", help="where the PDFs and acquire records are"
+    )
+    todo.add_argument(
+        "--base-url", default="https://imslp.org", help="IMSLP's root for the download links"
+    )
+    todo.set_defaults(handler=_cmd_todo)
+
+    place = commands.add_parser(
+        "import", help="place PDFs downloaded in a browser at resources/pdf/{piece_id}.pdf"
+    )
+    place.add_argument("folder", help="folder of downloaded PDFs (IMSLP's file names)")
+    place.add_argument("--manifest", required=True, help="the manifest CSV")
+    place.add_argument(
+        "--pdf-dir", default="resources/pdf", help="where the PDFs and acquire records are"
+    )
+    place.set_defaults(handler=_cmd_import)
 
     return parser
 

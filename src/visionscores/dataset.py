@@ -16,9 +16,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from visionscores.acquire.manifest import read_manifest_rows
+from visionscores.acquire.work_pages import ENRICHED_COLUMNS
 from visionscores.fileio import atomic_path, read_page_listing, write_bytes_atomic
-from visionscores.imslp_metadata import ENRICHED_COLUMNS
-from visionscores.manifest import read_manifest_rows
 from visionscores.quality import FEATURES
 
 BOX = pa.list_(pa.float64(), 4)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionscores.manifest import MANIFEST_COLUMNS
+from visionscores.acquire.manifest import MANIFEST_COLUMNS
 from visionscores_tools import synthetic
 
 DPI = 300

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from visionscores.manifest import MANIFEST_COLUMNS
+from visionscores.acquire.manifest import MANIFEST_COLUMNS
 from visionscores.names import slugify
 
 SOURCE_REPOSITORY = "HMC-MIR/piano_bootleg_scores"

@@ -2,11 +2,18 @@
 # The record says how it went; a failure is recorded there and passed on, not raised.
 
 
+# At the start of a run, say once which hosts are not asked (daily cap, unreachable) and
+# until when; a job that sets a new marker says it when it happens.
+onstart:
+    announce_host_markers()
+
+
 # Downloads run on the submitting host: compute nodes often have no internet, and the
 # per-host pacing lock (resources/.pace) is most reliable on one machine.
 localrules:
     acquire,
     enrich,
+    todo,
 
 
 rule acquire:
@@ -18,8 +25,13 @@ rule acquire:
         f"{RESULTS}/benchmarks/acquire/{{piece}}.tsv"
     conda:
         "../../envs/visionscores.yaml"
+    # A download waits on the network and on the per-host pacing lock, not on a core: it
+    # takes none, so segment jobs keep every core; `downloads` (set in the profile) bounds
+    # how many download processes run at once.
+    threads: 0
     resources:
         mem_mb=300,
+        downloads=1,
     params:
         manifest=MANIFEST,
         repo=REPO,
@@ -32,7 +44,8 @@ rule acquire:
     shell:
         "visionscores stage acquire --piece {wildcards.piece} --manifest {params.manifest:q}"
         " --repo-root {params.repo:q} --out {output.record:q} --policy {params.policy:q}"
-        " > {log:q} 2>&1"
+        # Standard error (waits, unreachable hosts, the daily cap) also reaches the console.
+        " > {log:q} 2> >(tee -a {log:q} >&2)"
 
 
 # enrich (optional, imslp.enrich): work-page metadata (key, opus, year, style,
@@ -56,3 +69,21 @@ rule enrich:
         "visionscores stage enrich --manifest {input.manifest:q} --scenario {params.scenario}"
         " --policy {params.policy:q} --cache-dir {params.cache:q} --out {output.works:q}"
         " > {log:q} 2>&1"
+
+
+# todo (`snakemake todo`): the scenario's pieces without a usable PDF, with their IMSLP
+# links and why each is missing, as CSV and HTML, for downloading them in a browser
+# (then `visionscores import`). It reads the records as they are and always runs when named.
+rule todo:
+    log:
+        f"{RESULTS}/logs/todo/{SCENARIO}.log",
+    params:
+        manifest=MANIFEST,
+        scenario=SCENARIO,
+        pdf_dir=f"{RESOURCES}/pdf",
+        base_url=config["imslp"]["base_url"],
+        out=f"{RESULTS}/todo/{SCENARIO}.csv",
+    shell:
+        "visionscores todo --manifest {params.manifest:q} --scenario {params.scenario:q}"
+        " --pdf-dir {params.pdf_dir:q} --base-url {params.base_url:q} --out {params.out:q}"
+        " 2> {log:q}"

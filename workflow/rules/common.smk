@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from visionscores import OUTPUTS_VERSION
+from visionscores.acquire.manifest import load_manifest
 from visionscores.config import check_config
-from visionscores.manifest import load_manifest
 
 REPO = Path(workflow.basedir)
 # Every key, and the checks across keys, before anything is planned; the message names the
@@ -94,11 +94,34 @@ def download_policy():
         "timeout_s": imslp["timeout_s"],
         "max_retries": imslp["max_retries"],
         "backoff_base_s": imslp["backoff_base_s"],
+        "wait_page_default_s": imslp["wait_page_default_s"],
+        "wait_page_max_s": imslp["wait_page_max_s"],
         "max_bytes": config["acquire"]["max_download_bytes"],
         "allowed_hosts": config["acquire"]["allowed_hosts"],
+        "max_download_s": config["acquire"]["max_download_s"],
+        "min_rate_bytes_s": config["acquire"]["min_rate_bytes_s"],
+        "min_rate_window_s": config["acquire"]["min_rate_window_s"],
+        "cap_pause_s": config["acquire"]["cap_pause_h"] * 3600,
+        "unreachable_pause_s": config["acquire"]["unreachable_pause_min"] * 60,
+        "unreachable_after_failures": config["acquire"]["unreachable_after_failures"],
         "pace_dir": f"{RESOURCES}/.pace",
     }
     return json.dumps(policy, sort_keys=True, separators=(",", ":"))
+
+
+def announce_host_markers():
+    """Print the daily-cap and unreachable markers in force (resources/.pace) on the console."""
+    from visionscores.acquire.host_state import HostState
+
+    policy = json.loads(download_policy())
+    markers = HostState(
+        policy["pace_dir"],
+        policy["cap_pause_s"],
+        policy["unreachable_pause_s"],
+        policy["unreachable_after_failures"],
+    ).markers()
+    for marker in markers:
+        print(f"visionscores: {marker.describe(policy['base_url'])}", file=sys.stderr)
 
 
 def piece_field(field):
@@ -140,21 +163,33 @@ def dataset_outputs():
     ]
 
 
-def print_failures(failures_csv):
-    """After a run: name each failed piece and its cause on the console."""
+def print_failures(failures_csv, shown_per_cause=5):
+    """After a run: name each failed piece and its cause on the console; past
+    ``shown_per_cause`` pieces of one cause, only their count."""
     import csv
+    from collections import defaultdict
 
     path = Path(failures_csv)
     if not path.exists():
         return
     with path.open(encoding="utf-8", newline="") as handle:
         failures = list(csv.DictReader(handle))
-    if failures:
-        print(f"\n{len(failures)} piece(s) failed (listed in {path}):", file=sys.stderr)
-        for failure in failures:
+    if not failures:
+        return
+    print(f"\n{len(failures)} piece(s) failed (listed in {path}):", file=sys.stderr)
+    by_cause = defaultdict(list)
+    for failure in failures:
+        by_cause[failure["cause"]].append(failure)
+    for cause, group in by_cause.items():
+        for failure in group[:shown_per_cause]:
             print(
                 f"  {failure['piece_id']}: {failure['stage']} ({failure['cause']}):"
                 f" {failure['message']}",
+                file=sys.stderr,
+            )
+        if len(group) > shown_per_cause:
+            print(
+                f"  ... and {len(group) - shown_per_cause} more piece(s) with cause {cause}",
                 file=sys.stderr,
             )
 

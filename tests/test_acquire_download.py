@@ -17,14 +17,14 @@ import pymupdf
 import pytest
 from fake_imslp import FakeImslp, LoggedRequest, fake_imslp_factory, work_wikitext
 
-from visionscores.imslp import (
+from visionscores.acquire.download import fetch_pdf, partial_path, sidecar_path
+from visionscores.acquire.errors import (
     AcquireError,
     BotCheckError,
     ChecksumMismatchError,
     CopyrightBlockedError,
     DailyLimitError,
     DisclaimerLoopError,
-    DownloadPolicy,
     FetchTimeoutError,
     HostNotAllowedError,
     HttpStatusError,
@@ -32,12 +32,11 @@ from visionscores.imslp import (
     NotPdfError,
     RateLimitedError,
     TooLargeError,
+    TooSlowError,
     TruncatedError,
-    fetch_pdf,
-    parse_retry_after,
-    partial_path,
-    sidecar_path,
 )
+from visionscores.acquire.http import parse_retry_after
+from visionscores.acquire.policy import DownloadPolicy
 
 __all__ = ["fake_imslp_factory"]  # the fixture is used by name below
 
@@ -185,12 +184,25 @@ def test_disclaimer_page_is_accepted_once(serve, tmp_path, pdf_bytes):
     assert (tmp_path / "pdf" / "piece-1.pdf").read_bytes() == pdf_bytes
 
 
-def test_wait_page_with_entity_encoded_url(serve, tmp_path, pdf_bytes):
-    server = serve("wait_page")
+def test_wait_page_with_entity_encoded_url(serve, tmp_path, pdf_bytes, capsys):
+    server = serve(wait_page=2)
     record = fetch(server, tmp_path)
     assert record.final_url == server.file_url(INDEX)
-    assert len(server.requests) == 2
+    wait_page, file_request = server.requests
     assert (tmp_path / "pdf" / "piece-1.pdf").read_bytes() == pdf_bytes
+    # The countdown the page states is honoured, and said once on the console.
+    assert file_request.started - wait_page.finished >= 2.0
+    said = capsys.readouterr().err
+    assert said.count("asks to wait 2 s") == 1 and "piece-1" in said
+
+
+def test_wait_page_countdown_is_capped(serve, tmp_path):
+    server = serve(wait_page=30)
+    started = time.monotonic()
+    fetch(server, tmp_path, wait_page_max_s=0.5)
+    assert time.monotonic() - started < 5
+    wait_page, file_request = server.requests
+    assert file_request.started - wait_page.finished >= 0.5
 
 
 def test_redirect_chain_across_hosts_is_followed_and_paced(serve, tmp_path, pdf_bytes):
@@ -371,6 +383,30 @@ def test_stale_partial_of_another_file_is_discarded_and_refetched(serve, tmp_pat
     assert dest.read_bytes() == pdf_bytes
 
 
+# -- slow servers: a deadline for the whole file and a minimum rate --------------------------
+
+
+def test_trickling_server_fails_below_the_minimum_rate(serve, tmp_path):
+    server = serve(trickle=320)  # 320 bytes a second, with a 3 s read timeout never reached
+    started = time.monotonic()
+    with pytest.raises(TooSlowError) as raised:
+        fetch(server, tmp_path, timeout_s=3.0, min_rate_bytes_s=1000, min_rate_window_s=1.0)
+    assert raised.value.cause == "too-slow" and "bytes/s" in str(raised.value)
+    assert 1.0 <= time.monotonic() - started < 2.5
+    assert len(server.requests_to("/files/")) == 1  # not retried
+    # What arrived is kept for a later run to resume.
+    assert partial_path(tmp_path / "pdf" / "piece-1.pdf").exists()
+
+
+def test_whole_download_deadline_bounds_a_steady_but_long_transfer(serve, tmp_path):
+    server = serve(trickle=1600)  # fast enough for the rate, too slow for the deadline
+    started = time.monotonic()
+    with pytest.raises(TooSlowError) as raised:
+        fetch(server, tmp_path, min_rate_bytes_s=100, max_download_s=1.0)
+    assert "longer than 1 s" in str(raised.value)
+    assert time.monotonic() - started < 2.0
+
+
 # -- answers that are not the file: one request, a clear error, nothing written --------------
 
 
@@ -379,7 +415,7 @@ def test_stale_partial_of_another_file_is_discarded_and_refetched(serve, tmp_pat
     [
         ("captcha", BotCheckError, "captcha"),
         ("js_gate", BotCheckError, "js-challenge"),
-        ("daily_limit", DailyLimitError, "daily-limit"),
+        ("daily_limit", DailyLimitError, "daily-cap"),
         ("blocked", CopyrightBlockedError, "copyright-blocked"),
         ("offsite_redirect", HostNotAllowedError, "host-not-allowed"),
     ],
@@ -449,12 +485,12 @@ def test_file_above_size_limit_is_refused(serve, tmp_path, pdf_bytes):
 
 
 def test_errors_survive_pickling_for_worker_processes():
-    error = DailyLimitError("piece-1", "daily-limit", "piece-1: limit reached", "http://x")
+    error = DailyLimitError("piece-1", "daily-cap", "piece-1: limit reached", "http://x")
     copy = pickle.loads(pickle.dumps(error))
     assert isinstance(copy, AcquireError)
     assert (copy.piece_id, copy.cause, str(copy), copy.url) == (
         "piece-1",
-        "daily-limit",
+        "daily-cap",
         "piece-1: limit reached",
         "http://x",
     )
@@ -546,7 +582,7 @@ def test_fake_shows_disclaimer_without_cookie_and_serves_wikitext():
 def test_fetch_text_reads_the_api_politely_and_refuses_other_hosts(tmp_path):
     from fake_imslp import work_wikitext
 
-    from visionscores.imslp import fetch_text
+    from visionscores.acquire.http import fetch_text
 
     works = {"Sonatina (Clementi, Muzio)": work_wikitext()}
     with FakeImslp(files={}, works=works) as server:
@@ -559,3 +595,24 @@ def test_fetch_text_reads_the_api_politely_and_refuses_other_hosts(tmp_path):
         with pytest.raises(HostNotAllowedError):
             fetch_text("http://example.org/api.php", policy)
     assert len(server.requests) == 1  # the refused host was never asked
+
+
+def test_policy_defaults_are_the_config_defaults():
+    import yaml
+    from repo_paths import REPO
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    imslp, acquire = config["imslp"], config["acquire"]
+    policy = DownloadPolicy(user_agent=USER_AGENT)
+    same_names = ["base_url", "min_interval_s", "timeout_s", "max_retries", "backoff_base_s",
+                  "wait_page_default_s", "wait_page_max_s"]  # fmt: skip
+    assert {name: getattr(policy, name) for name in same_names} == {
+        name: imslp[name] for name in same_names
+    }
+    assert policy.max_bytes == acquire["max_download_bytes"]
+    assert set(policy.allowed_hosts) == set(acquire["allowed_hosts"])
+    for name in ("max_download_s", "min_rate_bytes_s", "min_rate_window_s",
+                 "unreachable_after_failures"):  # fmt: skip
+        assert getattr(policy, name) == acquire[name]
+    assert policy.cap_pause_s == acquire["cap_pause_h"] * 3600
+    assert policy.unreachable_pause_s == acquire["unreachable_pause_min"] * 60

@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from visionscores.imslp_metadata import (
+from visionscores.acquire.work_pages import (
     WorkPageNotFound,
     cache_path_for,
     fetch_work_metadata,

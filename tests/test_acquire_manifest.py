@@ -4,7 +4,7 @@ import pytest
 import yaml
 from repo_paths import REPO
 
-from visionscores.manifest import ManifestError, load_manifest, parse_manifest
+from visionscores.acquire.manifest import ManifestError, load_manifest, parse_manifest
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/manifest.schema.yaml").read_text())
 HEADER = "piece_id,scenario,title,composer,key,imslp_page,imslp_file_index,source,sha256\n"

@@ -62,14 +62,22 @@ def source_kind(source: str) -> str:
     return "path"
 
 
+def trimmed_cells(row: dict[str | None, Any]) -> dict[str, str]:
+    """A CSV record as the manifest's columns, each cell without surrounding whitespace
+    (an absent optional column is empty). Validation and the jobs both read rows so."""
+    return {column: (row.get(column) or "").strip() for column in MANIFEST_COLUMNS}
+
+
 def read_manifest_rows(path: str | Path) -> dict[str, dict[str, str]]:
-    """Manifest rows by piece_id, as text, for the stage commands.
+    """Manifest rows by piece_id, cells trimmed as :func:`load_manifest` trims them, for the
+    stage commands.
 
     The workflow validated the manifest (:func:`load_manifest`) when it started; jobs only
     look up their own row.
     """
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        return {row["piece_id"]: row for row in csv.DictReader(handle)}
+        rows = [trimmed_cells(row) for row in csv.DictReader(handle)]
+    return {row["piece_id"]: row for row in rows}
 
 
 def _problem(path: Path, line: int | None, field: str | None, message: str) -> ManifestError:
@@ -122,7 +130,7 @@ def parse_manifest(text: str, path: Path, schema: dict[str, Any]) -> list[Piece]
         line = row_number + 2  # the header is line 1
         if None in row:
             raise _problem(path, line, None, "has more cells than the header has columns")
-        values = {column: (row.get(column) or "").strip() for column in MANIFEST_COLUMNS}
+        values = trimmed_cells(row)
         for error in sorted(validator.iter_errors(values), key=lambda e: list(e.path)):
             field = str(error.path[0]) if error.path else None
             shown = values.get(field, "") if field else ""
