@@ -8,7 +8,7 @@ Usage (page images come from ``fetch.py``; labels live in ``labels/<page_id>.jso
     python benchmarks/real/label_aid.py overlay PAGE_ID [--out FILE]
     python benchmarks/real/label_aid.py sheet PAGE_ID ... --out FILE [--columns 3]
     python benchmarks/real/label_aid.py snap PAGE_ID X0 Y0 X1 Y1 [--n-staves K]
-        [--add | --replace I] [--kind piano|ensemble|other] [--why TEXT]
+        [--pieces P] [--add | --replace I] [--kind piano|ensemble|other] [--why TEXT]
     python benchmarks/real/label_aid.py delete PAGE_ID I ... [--why TEXT]
     python benchmarks/real/label_aid.py merge PAGE_ID I J [--why TEXT]
     python benchmarks/real/label_aid.py split PAGE_ID I AFTER [--why TEXT]
@@ -284,7 +284,7 @@ def cmd_sheet(args) -> None:
 
 def cmd_snap(args) -> None:
     gray, _ = load_page(args.page_id, args.cache)
-    staves = realpages.snap_staves(gray, args.box, args.n_staves)
+    staves = realpages.snap_staves_in_pieces(gray, args.box, args.n_staves, args.pieces)
     print(json.dumps(staves))
     if args.add or args.replace is not None:
 
@@ -391,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("page_id")
     sub.add_argument("box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"))
     sub.add_argument("--n-staves", type=int, default=1)
+    sub.add_argument("--pieces", type=int, default=1, help="snap in parts (bent staves)")
     sub.add_argument("--add", action="store_true", help="add them as a new system")
     sub.add_argument("--replace", type=int, help="replace this system by them")
     sub.add_argument("--kind", choices=realpages.KINDS, default="piano")
