@@ -51,6 +51,7 @@ TAGS = frozenset(
         "dpi600",  # staff spacing above 21 px (about 500 dpi or more)
         "vector",  # a vector PDF page rendered at 300 dpi
         "skewed",  # visibly tilted scan
+        "bent",  # staff lines bent or wavy (a page curled on the scanner)
         "broken-lines",  # staff lines dotted or broken by thresholding
         "bleed",  # show-through from the back of the page
         "spread",  # two pages side by side
