@@ -15,6 +15,7 @@ Usage (page images come from ``fetch.py``; labels live in ``labels/<page_id>.jso
     python benchmarks/real/label_aid.py kind PAGE_ID KIND I ... [--why TEXT]
     python benchmarks/real/label_aid.py tag PAGE_ID [--add TAG ...] [--remove TAG ...]
     python benchmarks/real/label_aid.py check PAGE_ID ... --how "overlay viewed ..."
+    python benchmarks/real/label_aid.py stats
 
 ``propose`` runs the package's segmenter (``visionscores.segment.clean_and_segment`` with the
 `clean:` and `segment:` settings of config/config.yaml) on the cached page and writes a draft
@@ -34,6 +35,7 @@ import argparse
 import csv
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -356,6 +358,24 @@ def cmd_check(args) -> None:
         realpages.write_label(path, label)
 
 
+def cmd_stats(args) -> None:
+    rows = realpages.read_sources()
+    tags = Counter(tag for row in rows.values() for tag in row["tags"])
+    labels = [
+        json.loads(path.read_text(encoding="utf-8")) for path in realpages.LABELS_DIR.glob("*.json")
+    ]
+    unchecked = [label["page_id"] for label in labels if not label["checked"]]
+    whys = Counter(
+        fix.rsplit(": ", 1)[-1] for label in labels for fix in label.get("fixes", []) if ": " in fix
+    )
+    fixed_pages = sum(bool(label.get("fixes")) for label in labels)
+    n_systems = sum(len(label["systems"]) for label in labels)
+    print(f"{len(rows)} pages listed, {len(labels)} labelled, {len(unchecked)} not checked")
+    print(f"{n_systems} systems; {fixed_pages} pages changed from the draft")
+    print("tags: " + ", ".join(f"{tag} {count}" for tag, count in tags.most_common()))
+    print("fixes: " + ", ".join(f"{why} {count}" for why, count in whys.most_common()))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=realpages.CACHE_DIR)
@@ -436,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("page_ids", nargs="+")
     sub.add_argument("--how", required=True)
     sub.set_defaults(handler=cmd_check)
+
+    sub = commands.add_parser("stats", help="pages per tag, labels checked, fixes per kind")
+    sub.set_defaults(handler=cmd_stats)
 
     args = parser.parse_args(argv)
     args.handler(args)
