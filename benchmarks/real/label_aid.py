@@ -9,6 +9,7 @@ Usage (page images come from ``fetch.py``; labels live in ``labels/<page_id>.jso
     python benchmarks/real/label_aid.py sheet PAGE_ID ... --out FILE [--columns 3]
     python benchmarks/real/label_aid.py snap PAGE_ID X0 Y0 X1 Y1 [--n-staves K]
         [--pieces P] [--add | --replace I] [--kind piano|ensemble|other] [--why TEXT]
+    python benchmarks/real/label_aid.py set PAGE_ID --staves "X0 Y0 X1 Y1" ... (--add | --replace I)
     python benchmarks/real/label_aid.py delete PAGE_ID I ... [--why TEXT]
     python benchmarks/real/label_aid.py merge PAGE_ID I J [--why TEXT]
     python benchmarks/real/label_aid.py split PAGE_ID I AFTER [--why TEXT]
@@ -22,7 +23,8 @@ Usage (page images come from ``fetch.py``; labels live in ``labels/<page_id>.jso
 label (``checked`` empty) with the segmenter's result kept under ``draft``; it prints the
 page's system count by DiNoScore when the page has one. ``snap`` finds the five lines of each
 staff inside a rough box (``realpages.snap_staves``) and prints the tight boxes; with
-``--add`` they become a new system, with ``--replace I`` they replace system I. System
+``--add`` they become a new system, with ``--replace I`` they replace system I; ``set``
+does the same with staff boxes measured by hand (where snapping fails). System
 indices are top to bottom from 0, as ``overlay`` numbers them. Every edit is recorded in the
 label's ``fixes`` list (``--why`` says what was wrong: missed-staff, missed-system,
 split-system, chained, false-system, loose-box, kind ...), so drafts and checked labels
@@ -301,6 +303,20 @@ def cmd_snap(args) -> None:
         edit(args.page_id, change, args.why)
 
 
+def cmd_set(args) -> None:
+    staves = [[float(v) for v in staff.split()] for staff in args.staves]
+
+    def change(label):
+        system = realpages.system_from_staves(staves, args.kind)
+        if args.replace is not None:
+            label["systems"][args.replace] = system
+            return f"replace {args.replace} by {len(staves)} staves set by hand"
+        label["systems"].append(system)
+        return f"add {len(staves)} staves set by hand"
+
+    edit(args.page_id, change, args.why)
+
+
 def cmd_delete(args) -> None:
     def change(label):
         for index in sorted(args.indices, reverse=True):
@@ -417,6 +433,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("--kind", choices=realpages.KINDS, default="piano")
     sub.add_argument("--why", **why)
     sub.set_defaults(handler=cmd_snap)
+
+    sub = commands.add_parser("set", help="a system from staff boxes measured by hand")
+    sub.add_argument("page_id")
+    sub.add_argument("--staves", nargs="+", required=True, help='"x0 y0 x1 y1" per staff')
+    group = sub.add_mutually_exclusive_group(required=True)
+    group.add_argument("--add", action="store_true")
+    group.add_argument("--replace", type=int)
+    sub.add_argument("--kind", choices=realpages.KINDS, default="piano")
+    sub.add_argument("--why", **why)
+    sub.set_defaults(handler=cmd_set)
 
     sub = commands.add_parser("delete", help="delete systems")
     sub.add_argument("page_id")
