@@ -578,7 +578,8 @@ def snap_staves_in_pieces(
 
     For staves bent too much for one snap (a page curled on the scanner): each part is
     nearly straight. The k-th staff of every part (top to bottom) makes the k-th staff;
-    its box is the union of the parts' boxes. Parts where a staff is not found are skipped.
+    its box is the union of the parts' boxes. Parts where a staff is not found, or whose
+    staves are not of the parts' common height, are skipped.
     """
     if n_pieces <= 1:
         return snap_staves(gray, box, n_staves)
@@ -591,6 +592,15 @@ def snap_staves_in_pieces(
             continue
     if not parts:
         raise ValueError(f"no staves found in any part of box {box}")
+    # A part misled by beams finds five "lines" at another spacing: keep the parts whose
+    # staves have the common height (within an eighth).
+    heights = np.array([[staff[3] - staff[1] for staff in part] for part in parts])
+    common = np.median(heights, axis=0)
+    parts = [
+        part
+        for part, height in zip(parts, heights, strict=True)
+        if np.all(np.abs(height - common) <= common / 8)
+    ]
     return [
         [
             min(part[k][0] for part in parts),
