@@ -16,6 +16,7 @@ Usage (page images come from ``fetch.py``; labels live in ``labels/<page_id>.jso
     python benchmarks/real/label_aid.py kind PAGE_ID KIND I ... [--why TEXT]
     python benchmarks/real/label_aid.py tag PAGE_ID [--add TAG ...] [--remove TAG ...]
     python benchmarks/real/label_aid.py check PAGE_ID ... --how "overlay viewed ..."
+    python benchmarks/real/label_aid.py crosscheck [PAGE_ID ...]
     python benchmarks/real/label_aid.py stats
 
 ``propose`` runs the package's segmenter (``visionscores.segment.clean_and_segment`` with the
@@ -28,7 +29,8 @@ does the same with staff boxes measured by hand (where snapping fails). System
 indices are top to bottom from 0, as ``overlay`` numbers them. Every edit is recorded in the
 label's ``fixes`` list (``--why`` says what was wrong: missed-staff, missed-system,
 split-system, chained, false-system, loose-box, kind ...), so drafts and checked labels
-can be compared.
+can be compared. ``crosscheck`` snaps every labelled staff again and lists those it puts
+elsewhere: a staff a line off does not show on a contact sheet.
 """
 
 from __future__ import annotations
@@ -374,6 +376,31 @@ def cmd_check(args) -> None:
         realpages.write_label(path, label)
 
 
+def cmd_crosscheck(args) -> None:
+    """List staves whose lines a fresh snap puts elsewhere (a staff a line off, a bad box)."""
+    page_ids = args.page_ids or sorted(path.stem for path in realpages.LABELS_DIR.glob("*.json"))
+    for page_id in page_ids:
+        gray, _ = load_page(page_id, args.cache)
+        label = json.loads(label_path(page_id).read_text(encoding="utf-8"))
+        for index, system in enumerate(label["systems"]):
+            for number, staff in enumerate(system["staves"]):
+                spacing = (staff[3] - staff[1]) / 4
+                box = [
+                    staff[0] - 2 * spacing,
+                    staff[1] - 1.2 * spacing,
+                    staff[2] + 2 * spacing,
+                    staff[3] + 1.2 * spacing,
+                ]
+                try:
+                    (found,) = realpages.snap_staves(gray, box, 1)
+                except ValueError:
+                    print(f"{page_id} system {index} staff {number}: no staff found")
+                    continue
+                shift = max(abs(found[1] - staff[1]), abs(found[3] - staff[3]))
+                if shift > args.max_shift_sp * spacing:
+                    print(f"{page_id} system {index} staff {number}: {staff} snaps to {found}")
+
+
 def cmd_stats(args) -> None:
     rows = realpages.read_sources()
     tags = Counter(tag for row in rows.values() for tag in row["tags"])
@@ -482,6 +509,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("page_ids", nargs="+")
     sub.add_argument("--how", required=True)
     sub.set_defaults(handler=cmd_check)
+
+    sub = commands.add_parser("crosscheck", help="staves a fresh snap puts elsewhere")
+    sub.add_argument("page_ids", nargs="*", help="default: every label")
+    sub.add_argument("--max-shift-sp", type=float, default=0.4, help="staff spacings")
+    sub.set_defaults(handler=cmd_crosscheck)
 
     sub = commands.add_parser("stats", help="pages per tag, labels checked, fixes per kind")
     sub.set_defaults(handler=cmd_stats)
