@@ -208,3 +208,27 @@ def test_fetch_writes_the_page_and_refuses_a_checksum_mismatch(tmp_path):
     row["sha256"] = realpages.sha256_hex(data)
     png = fetch.fetch_page(row, str(root), tmp_path / "cache")
     assert np.array_equal(cv2.imread(str(png), cv2.IMREAD_GRAYSCALE), gray)
+
+
+def test_snap_in_pieces_joins_the_parts_of_each_staff():
+    page = draw_page([2], spacing_px=20, width_px=2000)
+    x0, top, x1, bottom = page.systems[0]["staff_bbox"]
+    upper, lower = realpages.snap_staves_in_pieces(
+        page.gray, rough_box(page.systems[0]["staff_bbox"], 60), n_staves=2, n_pieces=3
+    )
+    assert upper[0] == pytest.approx(x0, abs=3) and lower[2] == pytest.approx(x1, abs=3)
+    assert upper[1] == pytest.approx(top, abs=1.5) and lower[3] == pytest.approx(bottom, abs=1.5)
+    assert upper[3] - upper[1] == pytest.approx(80, abs=1.5)
+
+
+def test_the_committed_set_is_consistent():
+    """Every listed page has a checked, valid label of its own size, and none is excluded."""
+    rows = realpages.read_sources()
+    excluded = realpages.read_excluded()
+    labels = {path.stem: path for path in realpages.LABELS_DIR.glob("*.json")}
+    assert set(labels) == set(rows)
+    for page_id, row in rows.items():
+        assert not realpages.is_excluded(row["repo"], row["path"], excluded), page_id
+        label = realpages.read_label(labels[page_id])
+        assert label["page_id"] == page_id
+        assert label["checked"], f"{page_id} not checked"

@@ -8,24 +8,29 @@ Usage (page images come from ``fetch.py``; labels live in ``labels/<page_id>.jso
     python benchmarks/real/label_aid.py overlay PAGE_ID [--out FILE]
     python benchmarks/real/label_aid.py sheet PAGE_ID ... --out FILE [--columns 3]
     python benchmarks/real/label_aid.py snap PAGE_ID X0 Y0 X1 Y1 [--n-staves K]
-        [--add | --replace I] [--kind piano|ensemble|other] [--why TEXT]
+        [--pieces P] [--add | --replace I] [--kind piano|ensemble|other] [--why TEXT]
+    python benchmarks/real/label_aid.py set PAGE_ID --staves "X0 Y0 X1 Y1" ... (--add | --replace I)
     python benchmarks/real/label_aid.py delete PAGE_ID I ... [--why TEXT]
     python benchmarks/real/label_aid.py merge PAGE_ID I J [--why TEXT]
     python benchmarks/real/label_aid.py split PAGE_ID I AFTER [--why TEXT]
     python benchmarks/real/label_aid.py kind PAGE_ID KIND I ... [--why TEXT]
     python benchmarks/real/label_aid.py tag PAGE_ID [--add TAG ...] [--remove TAG ...]
     python benchmarks/real/label_aid.py check PAGE_ID ... --how "overlay viewed ..."
+    python benchmarks/real/label_aid.py crosscheck [PAGE_ID ...]
+    python benchmarks/real/label_aid.py stats
 
 ``propose`` runs the package's segmenter (``visionscores.segment.clean_and_segment`` with the
 `clean:` and `segment:` settings of config/config.yaml) on the cached page and writes a draft
 label (``checked`` empty) with the segmenter's result kept under ``draft``; it prints the
 page's system count by DiNoScore when the page has one. ``snap`` finds the five lines of each
 staff inside a rough box (``realpages.snap_staves``) and prints the tight boxes; with
-``--add`` they become a new system, with ``--replace I`` they replace system I. System
+``--add`` they become a new system, with ``--replace I`` they replace system I; ``set``
+does the same with staff boxes measured by hand (where snapping fails). System
 indices are top to bottom from 0, as ``overlay`` numbers them. Every edit is recorded in the
 label's ``fixes`` list (``--why`` says what was wrong: missed-staff, missed-system,
 split-system, chained, false-system, loose-box, kind ...), so drafts and checked labels
-can be compared.
+can be compared. ``crosscheck`` snaps every labelled staff again and lists those it puts
+elsewhere: a staff a line off does not show on a contact sheet.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import argparse
 import csv
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -285,7 +291,7 @@ def cmd_sheet(args) -> None:
 
 def cmd_snap(args) -> None:
     gray, _ = load_page(args.page_id, args.cache)
-    staves = realpages.snap_staves(gray, args.box, args.n_staves)
+    staves = realpages.snap_staves_in_pieces(gray, args.box, args.n_staves, args.pieces)
     print(json.dumps(staves))
     if args.add or args.replace is not None:
 
@@ -298,6 +304,20 @@ def cmd_snap(args) -> None:
             return f"add snap {args.n_staves}"
 
         edit(args.page_id, change, args.why)
+
+
+def cmd_set(args) -> None:
+    staves = [[float(v) for v in staff.split()] for staff in args.staves]
+
+    def change(label):
+        system = realpages.system_from_staves(staves, args.kind)
+        if args.replace is not None:
+            label["systems"][args.replace] = system
+            return f"replace {args.replace} by {len(staves)} staves set by hand"
+        label["systems"].append(system)
+        return f"add {len(staves)} staves set by hand"
+
+    edit(args.page_id, change, args.why)
 
 
 def cmd_delete(args) -> None:
@@ -357,6 +377,49 @@ def cmd_check(args) -> None:
         realpages.write_label(path, label)
 
 
+def cmd_crosscheck(args) -> None:
+    """List staves whose lines a fresh snap puts elsewhere (a staff a line off, a bad box)."""
+    page_ids = args.page_ids or sorted(path.stem for path in realpages.LABELS_DIR.glob("*.json"))
+    for page_id in page_ids:
+        gray, _ = load_page(page_id, args.cache)
+        label = json.loads(label_path(page_id).read_text(encoding="utf-8"))
+        for index, system in enumerate(label["systems"]):
+            for number, staff in enumerate(system["staves"]):
+                spacing = (staff[3] - staff[1]) / 4
+                box = [
+                    staff[0] - 2 * spacing,
+                    staff[1] - 1.2 * spacing,
+                    staff[2] + 2 * spacing,
+                    staff[3] + 1.2 * spacing,
+                ]
+                try:
+                    (found,) = realpages.snap_staves(gray, box, 1)
+                except ValueError:
+                    print(f"{page_id} system {index} staff {number}: no staff found")
+                    continue
+                shift = max(abs(found[1] - staff[1]), abs(found[3] - staff[3]))
+                if shift > args.max_shift_sp * spacing:
+                    print(f"{page_id} system {index} staff {number}: {staff} snaps to {found}")
+
+
+def cmd_stats(args) -> None:
+    rows = realpages.read_sources()
+    tags = Counter(tag for row in rows.values() for tag in row["tags"])
+    labels = [
+        json.loads(path.read_text(encoding="utf-8")) for path in realpages.LABELS_DIR.glob("*.json")
+    ]
+    unchecked = [label["page_id"] for label in labels if not label["checked"]]
+    whys = Counter(
+        fix.rsplit(": ", 1)[-1] for label in labels for fix in label.get("fixes", []) if ": " in fix
+    )
+    fixed_pages = sum(bool(label.get("fixes")) for label in labels)
+    n_systems = sum(len(label["systems"]) for label in labels)
+    print(f"{len(rows)} pages listed, {len(labels)} labelled, {len(unchecked)} not checked")
+    print(f"{n_systems} systems; {fixed_pages} pages changed from the draft")
+    print("tags: " + ", ".join(f"{tag} {count}" for tag, count in tags.most_common()))
+    print("fixes: " + ", ".join(f"{why} {count}" for why, count in whys.most_common()))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=realpages.CACHE_DIR)
@@ -392,11 +455,22 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("page_id")
     sub.add_argument("box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"))
     sub.add_argument("--n-staves", type=int, default=1)
+    sub.add_argument("--pieces", type=int, default=1, help="snap in parts (bent staves)")
     sub.add_argument("--add", action="store_true", help="add them as a new system")
     sub.add_argument("--replace", type=int, help="replace this system by them")
     sub.add_argument("--kind", choices=realpages.KINDS, default="piano")
     sub.add_argument("--why", **why)
     sub.set_defaults(handler=cmd_snap)
+
+    sub = commands.add_parser("set", help="a system from staff boxes measured by hand")
+    sub.add_argument("page_id")
+    sub.add_argument("--staves", nargs="+", required=True, help='"x0 y0 x1 y1" per staff')
+    group = sub.add_mutually_exclusive_group(required=True)
+    group.add_argument("--add", action="store_true")
+    group.add_argument("--replace", type=int)
+    sub.add_argument("--kind", choices=realpages.KINDS, default="piano")
+    sub.add_argument("--why", **why)
+    sub.set_defaults(handler=cmd_set)
 
     sub = commands.add_parser("delete", help="delete systems")
     sub.add_argument("page_id")
@@ -436,6 +510,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("page_ids", nargs="+")
     sub.add_argument("--how", required=True)
     sub.set_defaults(handler=cmd_check)
+
+    sub = commands.add_parser("crosscheck", help="staves a fresh snap puts elsewhere")
+    sub.add_argument("page_ids", nargs="*", help="default: every label")
+    sub.add_argument("--max-shift-sp", type=float, default=0.4, help="staff spacings")
+    sub.set_defaults(handler=cmd_crosscheck)
+
+    sub = commands.add_parser("stats", help="pages per tag, labels checked, fixes per kind")
+    sub.set_defaults(handler=cmd_stats)
 
     args = parser.parse_args(argv)
     args.handler(args)

@@ -51,6 +51,7 @@ TAGS = frozenset(
         "dpi600",  # staff spacing above 21 px (about 500 dpi or more)
         "vector",  # a vector PDF page rendered at 300 dpi
         "skewed",  # visibly tilted scan
+        "bent",  # staff lines bent or wavy (a page curled on the scanner)
         "broken-lines",  # staff lines dotted or broken by thresholding
         "bleed",  # show-through from the back of the page
         "spread",  # two pages side by side
@@ -320,11 +321,16 @@ def _ink_mask(gray: np.ndarray) -> np.ndarray:
 
 
 def _best_five_lines(
-    profile: np.ndarray, min_spacing_px: float, max_spacing_px: float
+    profile: np.ndarray,
+    raw_profile: np.ndarray,
+    min_spacing_px: float,
+    max_spacing_px: float,
 ) -> tuple[float, float, float]:
-    """(score, top row, spacing) of the five equally spaced rows whose weakest is strongest.
+    """(score, top row, spacing) of the five equally spaced rows that stand out most.
 
-    ``profile``: per-row share of ink, already widened by one row each way.
+    ``profile``: per-row share of ink, widened by one row each way (lines);
+    ``raw_profile``: the same not widened (the spaces between lines, which must be clear).
+    The score is the weakest line's share less the fullest space's.
     """
     n_rows = len(profile)
     best = (-1.0, 0.0, 0.0)
@@ -334,7 +340,9 @@ def _best_five_lines(
             break
         tops = np.arange(0, n_rows - span - 0.5)
         rows = np.rint(tops[:, None] + spacing * np.arange(5)[None, :]).astype(int)
-        weakest = profile[rows].min(axis=1)
+        spaces = np.rint(tops[:, None] + spacing * (np.arange(4)[None, :] + 0.5)).astype(int)
+        # The weakest line, less the fullest space: a thick beam is not five lines.
+        weakest = profile[rows].min(axis=1) - raw_profile[spaces].max(axis=1)
         index = int(np.argmax(weakest))
         if weakest[index] > best[0] + 1e-9:
             best = (float(weakest[index]), float(tops[index]), float(spacing))
@@ -371,11 +379,96 @@ def _longest_run(flags: np.ndarray, max_gap: int) -> tuple[int, int] | None:
     return int(idx[starts[best]]), int(idx[ends[best]])
 
 
+def _follow_staff(
+    ink: np.ndarray, rows: list[float], offsets: np.ndarray, spacing: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where a staff runs, and how its lines bend a little (a page not flat on the scanner).
+
+    ``rows``: its five line rows, at ``offsets`` per column (the straight tilted guess). In
+    strips half a spacing wide, the row shift that inks the five lines best is followed from
+    the best strip outwards, each strip searched within a third of a spacing of its
+    neighbour's shift (up to 1.5 spacings from the guess in all); a strip holds the staff
+    when each of its lines is inked over at least half the strip (an eighth of a spacing
+    off its row allowed), and one that does not keeps its neighbour's shift. Strongly bent
+    staves are snapped in pieces (``snap_staves_in_pieces``). Returns (per-column row shift,
+    per-column True where the strip holds the staff).
+    """
+    import cv2
+
+    n_rows, n_cols = ink.shape
+    width = max(4, round(spacing / 2))
+    starts = np.arange(0, n_cols, width)
+    reach = max(1, round(1.5 * spacing))
+    deltas = np.arange(-reach, reach + 1)
+    line_rows = np.asarray(rows)
+    # Lines a little off the five evenly spaced rows (uneven scale of a scan) still count.
+    tolerance = max(1, round(spacing / 8))
+    kernel = np.ones((2 * tolerance + 1, 1), np.uint8)
+    ink = cv2.dilate(ink.astype(np.uint8), kernel).astype(bool)
+    weakest = np.zeros((len(starts), len(deltas)))
+    for i, start in enumerate(starts):
+        cols = np.arange(start, min(n_cols, start + width))
+        grid = line_rows[None, :, None] + offsets[cols][None, None, :] + deltas[:, None, None]
+        grid = np.clip(np.rint(grid).astype(int), 0, n_rows - 1)
+        weakest[i] = ink[grid, cols[None, None, :]].mean(axis=2).min(axis=1)
+    step = max(1.0, spacing / 3)
+    shift = np.zeros(len(starts))
+    holds = np.zeros(len(starts), dtype=bool)
+    # Start where the staff is plainest, near the straight guess; ties go to small shifts.
+    near_guess = np.abs(deltas) <= max(1, spacing / 3)
+    start_scores = np.where(near_guess, weakest, -1.0).max(axis=1)
+    first = int(np.argmax(start_scores))
+    for order in (range(first, len(starts)), range(first, -1, -1)):
+        previous = 0.0
+        for i in order:
+            near = np.abs(deltas - previous) <= step
+            candidates = np.where(near, weakest[i] - 1e-3 * np.abs(deltas - previous), -1.0)
+            j = int(np.argmax(candidates))
+            holds[i] = weakest[i, j] >= 0.5
+            if holds[i]:
+                previous = float(deltas[j])
+            shift[i] = previous
+    centres = starts + (np.minimum(starts + width, n_cols) - starts) / 2
+    column_shift = offsets + np.interp(np.arange(n_cols), centres, shift)
+    column_holds = np.repeat(holds, width)[:n_cols]
+    return column_shift, column_holds
+
+
+def _trim_ends(
+    on_lines: np.ndarray, between: np.ndarray, left: int, right: int, spacing: float
+) -> tuple[int, int]:
+    """Move a staff's ends inwards past columns without lines and past a brace or barline.
+
+    ``on_lines`` / ``between``: per column, how many of the five lines / four spaces show
+    ink. A brace or barline fills the spaces too, over at most a spacing; a wider filled
+    block (a clef, a chord) is part of the staff and stays.
+    """
+    for _ in range(3):  # brace, gap, barline
+        while left < right and on_lines[left] < 3:
+            left += 1
+        block = left
+        while block < right and between[block] >= 3:
+            block += 1
+        if block == left or block - left > spacing:
+            break
+        left = block
+    for _ in range(3):
+        while right > left and on_lines[right] < 3:
+            right -= 1
+        block = right
+        while block > left and between[block] >= 3:
+            block -= 1
+        if block == right or right - block > spacing:
+            break
+        right = block
+    return left, right
+
+
 def snap_staves(
     gray: np.ndarray,
     box: list[float],
     n_staves: int = 1,
-    min_spacing_px: float = 4.0,
+    min_spacing_px: float = 5.0,
     max_spacing_px: float = 60.0,
     max_tilt_deg: float = 1.5,
     tilt_step_deg: float = 0.05,
@@ -387,9 +480,11 @@ def snap_staves(
     the staves (their left and right ends inside it). Lines are found on the horizontal ink
     profile of the box, after the small tilt that makes the profile sharpest (searched up to
     ``max_tilt_deg`` in ``tilt_step_deg`` steps over ``n_strips`` vertical strips); a staff
-    spans the longest run of columns where at least three of its five lines show ink, gaps
-    of up to one staff spacing bridged. Returned boxes follow the label convention (line
-    centres; x1 one past the last staff-line pixel), tilted staves as their axis-aligned box.
+    spans the longest run of strips holding its five lines (:func:`_follow_staff`, which also
+    follows bent lines), gaps up to 1.5 spacings bridged, to the columns where three of its
+    lines stop; a brace or barline at the ends is left out (:func:`_trim_ends`). Returned
+    boxes follow the label convention (line centres; x1 one past the last staff-line
+    pixel), tilted or bent staves as their axis-aligned box.
     Raises ValueError when fewer staves than asked are found.
     """
     height, width = gray.shape
@@ -420,7 +515,7 @@ def snap_staves(
     found = []
     remaining = widened.copy()
     for _ in range(n_staves):
-        score, top, spacing = _best_five_lines(remaining, min_spacing_px, max_spacing_px)
+        score, top, spacing = _best_five_lines(remaining, profile, min_spacing_px, max_spacing_px)
         if score <= 0.05:
             break
         reach = max(1, int(spacing // 3))
@@ -431,29 +526,87 @@ def snap_staves(
     if len(found) < n_staves:
         raise ValueError(f"found {len(found)} of {n_staves} staves in box {box}")
     columns = np.arange(n_cols)
-    offsets = slope * (columns - n_cols / 2)  # row shift of a line at each column
+    tilt_offsets = slope * (columns - n_cols / 2)  # row shift of a line at each column
+
+    def hits(row_list: list[float], offsets: np.ndarray, reach: int) -> np.ndarray:
+        """Per column, how many of the rows (shifted by ``offsets``) show ink within ``reach``."""
+        count = np.zeros(n_cols, dtype=int)
+        for row in row_list:
+            hit = np.zeros(n_cols, dtype=bool)
+            for delta in range(-reach, reach + 1):
+                line_rows = np.clip(np.rint(row + offsets + delta).astype(int), 0, n_rows - 1)
+                hit |= ink[line_rows, columns]
+            count += hit
+        return count
+
     result = []
     for rows in sorted(found, key=lambda r: r[0]):
         spacing = (rows[4] - rows[0]) / 4
-        on_line = np.zeros(n_cols, dtype=int)
-        for row in rows:
-            hit = np.zeros(n_cols, dtype=bool)
-            for delta in (-1, 0, 1):
-                line_rows = np.clip(np.rint(row + offsets + delta).astype(int), 0, n_rows - 1)
-                hit |= ink[line_rows, columns]
-            on_line += hit
-        run = _longest_run(on_line >= 3, max_gap=max(2, round(spacing)))
+        offsets, holds = _follow_staff(ink, rows, tilt_offsets, spacing)
+        on_lines = hits(rows, offsets, max(1, round(spacing / 6)))
+        spaces = [(a + b) / 2 for a, b in zip(rows[:-1], rows[1:], strict=True)]
+        between = hits(spaces, offsets, 1)
+        # The staff: the longest run of strips holding it, a chord or a break of the lines
+        # (1-bit scans) bridged; its ends to the column where three lines stop.
+        run = _longest_run(holds, max_gap=max(2, round(1.5 * spacing)))
         if run is None:
-            raise ValueError(f"no staff-line ink in box {box}")
+            raise ValueError(f"no staff lines in box {box}")
         left, right = run
-        # Axis-aligned box of the tilted staff: the line rows at both ends.
-        ends = [offsets[left], offsets[right]]
+        edge = max(2, round(spacing))
+        while left > 0 and left > run[0] - edge and on_lines[left - 1] >= 3:
+            left -= 1
+        while right < n_cols - 1 and right < run[1] + edge and on_lines[right + 1] >= 3:
+            right += 1
+        left, right = _trim_ends(on_lines, between, left, right, spacing)
+        # Axis-aligned box of the (tilted or bent) staff: its extreme line rows.
+        span = offsets[left : right + 1]
         result.append(
             [
                 round(float(x0 + left), 1),
-                round(float(y0 + rows[0] + min(ends)), 1),
+                round(float(y0 + rows[0] + span.min()), 1),
                 round(float(x0 + right + 1), 1),
-                round(float(y0 + rows[4] + max(ends)), 1),
+                round(float(y0 + rows[4] + span.max()), 1),
             ]
         )
     return result
+
+
+def snap_staves_in_pieces(
+    gray: np.ndarray, box: list[float], n_staves: int = 1, n_pieces: int = 1
+) -> list[list[float]]:
+    """:func:`snap_staves` on ``n_pieces`` side-by-side parts of ``box``, joined per staff.
+
+    For staves bent too much for one snap (a page curled on the scanner): each part is
+    nearly straight. The k-th staff of every part (top to bottom) makes the k-th staff;
+    its box is the union of the parts' boxes. Parts where a staff is not found, or whose
+    staves are not of the parts' common height, are skipped.
+    """
+    if n_pieces <= 1:
+        return snap_staves(gray, box, n_staves)
+    edges = np.linspace(box[0], box[2], n_pieces + 1)
+    parts = []
+    for left, right in zip(edges[:-1], edges[1:], strict=True):
+        try:
+            parts.append(snap_staves(gray, [left, box[1], right, box[3]], n_staves))
+        except ValueError:
+            continue
+    if not parts:
+        raise ValueError(f"no staves found in any part of box {box}")
+    # A part misled by beams finds five "lines" at another spacing: keep the parts whose
+    # staves have the common height (within an eighth).
+    heights = np.array([[staff[3] - staff[1] for staff in part] for part in parts])
+    common = np.median(heights, axis=0)
+    parts = [
+        part
+        for part, height in zip(parts, heights, strict=True)
+        if np.all(np.abs(height - common) <= common / 8)
+    ]
+    return [
+        [
+            min(part[k][0] for part in parts),
+            min(part[k][1] for part in parts),
+            max(part[k][2] for part in parts),
+            max(part[k][3] for part in parts),
+        ]
+        for k in range(n_staves)
+    ]
