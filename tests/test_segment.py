@@ -110,3 +110,14 @@ def test_an_upright_page_is_left_as_it_is():
     _, _, result = segment.clean_and_segment(gray, CONFIG["clean"], CONFIG["segment"])
     assert result.orientation_deg == 0
     assert len(result.staff_boxes) == len(true_boxes)
+
+
+def test_lines_running_past_the_final_barline_still_close_the_system():
+    # A short final system whose staff lines run 5 spacings past its final barline (an
+    # engraving that writes "D.C. al Fine" there): its end is closed, nothing goes on.
+    page = draw_page([2, 2, 2])
+    gray = page.gray.copy()
+    top, bottom = page.systems[2]["staff_bbox"][1], page.systems[2]["staff_bbox"][3]
+    gray[top - 5 : bottom + 6, 1301:] = 255  # the lines end at x 1300 ...
+    cv2.line(gray, (1200, top), (1200, bottom), 0, 3)  # ... 100 px past the barline
+    assert open_ends(gray) == [(2, 0.0), (2, 0.0), (2, 0.0)]

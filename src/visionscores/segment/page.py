@@ -50,6 +50,8 @@ CLEAN_OUTPUT_KEYS = ("page_jpeg_quality",)
 # Keys of config `segment:` read by this module itself (orientation, the ends of systems).
 PAGE_KEYS = (
     "end_barline_min_fill",
+    "end_barline_reach_sp",
+    "end_continue_min_share",
     "upside_down_min_share",
     "upside_down_min_margin",
     "quarter_turn_min_width",
@@ -147,7 +149,6 @@ def segment_page(
         )
         for c in columns
     }
-    min_barline_fill = params["end_barline_min_fill"]
     page_height, page_width = ink.shape
     all_boxes = [system.staff_box for system in result.systems]
     for index, system in enumerate(result.systems):
@@ -195,24 +196,65 @@ def segment_page(
                     4,
                 ),
                 "open_end_sp": round(
-                    _open_end_sp(ink, system, extent_x[system.column], min_barline_fill), 3
+                    _open_end_sp(ink, darkness, system, extent_x[system.column], params), 3
                 ),
             }
         )
     return result
 
 
-def _open_end_sp(ink, system, page_extent_x, min_barline_fill: float) -> float:
-    """quality.open_end_sp of one system, its ends' barlines read on the ink."""
+def _open_end_sp(ink, darkness, system, page_extent_x, params: Mapping[str, Any]) -> float:
+    """quality.open_end_sp of one system: is each of its ends closed?
+
+    An end is closed by a barline there, or by one within ``end_barline_reach_sp`` inside
+    it when the staff lines do not go on beyond the end (an engraving may run its lines a
+    little past the final barline; a system cut short by the search has its lines going on,
+    faint or broken, in ``end_continue_min_share`` of the columns beyond).
+    """
     spacing = system.spacing_px
     rows = [(staff.top_px, staff.bottom_px) for staff in system.staves]
     half_width = max(1, round(0.3 * spacing))
-    left, right = system.staff_box[0], system.staff_box[2] - 1
-    closed = tuple(
-        quality.end_barline_fill(ink, rows, x, half_width) >= min_barline_fill
-        for x in (left, right)
-    )
-    return quality.open_end_sp((left, right + 1), page_extent_x, closed, spacing)
+    reach = round(params["end_barline_reach_sp"] * spacing)
+    min_fill = params["end_barline_min_fill"]
+    left, right = round(system.staff_box[0]), round(system.staff_box[2]) - 1
+    closed = []
+    for end, inward in ((left, 1), (right, -1)):
+        if quality.end_barline_fill(ink, rows, end, half_width) >= min_fill:
+            closed.append(True)
+            continue
+        inside = range(end, end + inward * reach, inward)
+        barline_near = any(
+            quality.end_barline_fill(ink, rows, x, half_width) >= min_fill
+            for x in inside[:: max(1, half_width)]
+        )
+        beyond = (end - inward * reach, end - inward) if inward > 0 else (end + 1, end + reach)
+        closed.append(
+            barline_near
+            and _lines_going_on(darkness, system, beyond, params) < params["end_continue_min_share"]
+        )
+    return quality.open_end_sp((left, right + 1), page_extent_x, tuple(closed), spacing)
+
+
+def _lines_going_on(darkness, system, columns: tuple[int, int], params) -> float:
+    """Largest share, over a system's staves, of the ``columns`` (first, last) where the
+    staff's lines show as lines (:func:`staves.line_like_columns`)."""
+    first, last = max(0, columns[0]), min(darkness.shape[1] - 1, columns[1])
+    if last < first:
+        return 0.0
+    region = darkness[:, first : last + 1]
+    shares = []
+    for staff in system.staves:
+        line_rows = np.repeat(
+            (staff.top_px + staff.spacing_px * np.arange(5))[:, None], region.shape[1], axis=1
+        )
+        like = staves.line_like_columns(
+            region,
+            line_rows,
+            probe_halfheight=max(1, round(0.15 * staff.spacing_px)),
+            min_contrast=params["faint_line_min_contrast"],
+        )
+        shares.append(float(like.mean()))
+    return max(shares)
 
 
 def clean_and_segment(
