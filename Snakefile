@@ -1,5 +1,5 @@
 # visionscores: two-handed piano scores (PDF) → a system-segmented image dataset.
-# The data flow (DESIGN.md): acquire → segment (render, clean and segment each page, in
+# The data flow: acquire → segment (render, clean and segment each page, in
 # memory) → judge → format → publish → export.
 from snakemake.utils import min_version
 
@@ -26,8 +26,11 @@ rule all:
         report_outputs(),
 
 
+# At the start of a run: the download policy the acquire jobs read, and which hosts are not
+# asked (daily cap, unreachable) and until when (a job setting a new marker says it then).
 onstart:
     write_download_policy()
+    announce_host_markers()
 
 
 onsuccess:

@@ -2,12 +2,6 @@
 # The record says how it went; a failure is recorded there and passed on, not raised.
 
 
-# At the start of a run, say once which hosts are not asked (daily cap, unreachable) and
-# until when; a job that sets a new marker says it when it happens.
-onstart:
-    announce_host_markers()
-
-
 # Downloads run on the submitting host: compute nodes often have no internet, and the
 # per-host pacing lock (resources/.pace) is most reliable on one machine.
 localrules:
