@@ -5,13 +5,8 @@ import math
 import sys
 
 import numpy as np
-import pytest
 from drawn_pages import draw_page
 from repo_paths import REPO
-
-pytest.importorskip("verovio")
-pytest.importorskip("music21")
-pytest.importorskip("cairosvg")
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 segmentation = importlib.import_module("segmentation")

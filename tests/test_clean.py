@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from drawn_pages import draw_page, rotate
+from shipped_params import CLEAN
 
 from visionscores.segment import clean
 
@@ -10,12 +11,12 @@ from visionscores.segment import clean
 @pytest.mark.parametrize("angle", [-3.0, -1.2, 0.0, 0.4, 2.5])
 def test_skew_is_measured_within_a_twentieth_of_a_degree(angle):
     page = draw_page([2, 2, 2])
-    _, _, skew, _ = clean.clean_page(rotate(page.gray, angle))
+    _, _, skew, _ = clean.clean_page(rotate(page.gray, angle), **CLEAN)
     assert skew == pytest.approx(angle, abs=0.05)
 
 
 def test_blank_page_has_no_skew():
-    assert clean.clean_page(np.full((500, 400), 255, np.uint8))[2] == 0.0
+    assert clean.clean_page(np.full((500, 400), 255, np.uint8), **CLEAN)[2] == 0.0
 
 
 def test_small_skews_are_left_alone():
@@ -42,7 +43,7 @@ def test_binarize_flattens_uneven_light():
     page = draw_page([2], notes=False)
     gradient = np.linspace(0.55, 1.0, page.gray.shape[1])[None, :]
     dark_left = (page.gray.astype(float) * gradient).astype(np.uint8)
-    _, ink, _, _ = clean.clean_page(dark_left)
+    _, ink, _, _ = clean.clean_page(dark_left, **CLEAN)
     # The dim paper on the left is not taken for ink; the staff lines are.
     assert ink[:150, :300].mean() < 0.01
     assert ink[200, 300:2000].mean() > 0.95

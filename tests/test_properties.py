@@ -21,6 +21,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from repo_paths import REPO
+from shipped_params import STAFF, SYSTEM
 
 from visionscores.acquire.manifest import (
     MANIFEST_COLUMNS,
@@ -288,7 +289,7 @@ def test_staves_and_systems_are_inside_ordered_and_apart(gray, given_metrics):
     height, width = ink.shape
     page_metrics = given_metrics or staves.estimate_metrics(ink)
     assume(page_metrics is not None)
-    found = staves.find_staves(ink, page_metrics)
+    found = staves.find_staves(ink, page_metrics, **STAFF)
     for staff in found:
         assert 0 <= staff.left_px <= staff.right_px < width, staff
         assert 0 <= staff.top_px <= staff.bottom_px <= height - 1, staff
@@ -299,7 +300,7 @@ def test_staves_and_systems_are_inside_ordered_and_apart(gray, given_metrics):
             overlap_rows = upper.top_px < lower.bottom_px and lower.top_px < upper.bottom_px
             overlap_columns = upper.left_px < lower.right_px and lower.left_px < upper.right_px
             assert not (overlap_rows and overlap_columns), (upper, lower)
-    grouped = systems.find_systems(ink, found)
+    grouped = systems.find_systems(ink, found, **SYSTEM)
     assert sum(system.n_staves for system in grouped) == len(found)
     assert [s for system in grouped for s in system.staves] == found
     for system in grouped:

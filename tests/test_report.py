@@ -5,7 +5,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 import yaml
 from repo_paths import REPO
 
@@ -17,8 +16,6 @@ from visionscores.dataset import (
     write_table,
 )
 from visionscores.formatting import encode_jpeg
-
-pytest.importorskip("matplotlib")
 
 # The judge thresholds of the shipped config.
 THRESHOLDS = yaml.safe_load((REPO / "config/config.yaml").read_text())["judge"]

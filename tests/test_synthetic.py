@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pymupdf  # noqa: E402
 import pytest
 
 from visionscores_tools import synthetic
-
-pytest.importorskip("verovio")
-pytest.importorskip("music21")
-pytest.importorskip("cairosvg")
-pymupdf = pytest.importorskip("pymupdf")
 
 DPI = 300
 

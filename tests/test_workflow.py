@@ -16,7 +16,7 @@ from repo_paths import REPO
 
 pytestmark = pytest.mark.workflow
 
-# The sample metadata columns of DESIGN.md, in order.
+# The sample metadata columns the dataset promises, in order (the paper's first).
 DESIGN_COLUMNS = [
     "sample_id", "title", "composer", "key", "imslp_page", "system_index", "scenario",
     "piece_id", "imslp_file_index", "pdf_sha256", "page", "system_on_page", "reading_index",

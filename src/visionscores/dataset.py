@@ -79,7 +79,7 @@ def _field(name: str) -> pa.Field:
     raise KeyError(name)
 
 
-# The published sample metadata: the paper's fields first, then ours (DESIGN.md).
+# The published sample metadata: the VisionScores paper's fields first, then ours.
 METADATA_COLUMNS = [
     "sample_id",
     "title",

@@ -169,16 +169,13 @@ def map_box_back(box: tuple[float, float, float, float], matrix: np.ndarray) -> 
     ]
 
 
-# Skews below this are not undone by default (config clean.min_skew_deg), degrees.
-MIN_SKEW_DEG = 0.02
-
-
 def clean_page(
     gray: np.ndarray,
-    max_skew_deg: float = 5.0,
-    min_skew_deg: float = MIN_SKEW_DEG,
-    paper_window_fraction: float = 0.04,
-    skew_column_bin: int = 8,
+    *,
+    max_skew_deg: float,
+    min_skew_deg: float,
+    paper_window_fraction: float,
+    skew_column_bin: int,
     measure_skew: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Flatten, measure skew, deskew and binarize one raw gray page.

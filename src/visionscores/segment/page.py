@@ -115,7 +115,7 @@ def segment_page(
     input_width: int,
     input_height: int,
     skew_deg: float,
-    params: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any],
 ) -> PageSegmentation:
     """Find the candidate systems on a deskewed page.
 
@@ -123,9 +123,9 @@ def segment_page(
     inverted (0 = paper, 255 = ink): staff lines are
     found on the darkness, which keeps faint lines that binarization loses; the ink joins
     staves into systems. ``matrix`` maps input-image pixels to the deskewed page (from
-    :func:`clean.deskew`); ``params`` holds the `segment:` config keys (defaults when absent).
+    :func:`clean.deskew`); ``params`` holds the `segment:` config keys.
     """
-    params = dict(params or {})
+    params = dict(params)
     metrics = staves.estimate_metrics_from_strokes(darkness)
     result = PageSegmentation(input_width, input_height, skew_deg, metrics)
     if result.metrics is None:
@@ -259,22 +259,22 @@ def _lines_going_on(darkness, system, columns: tuple[int, int], params) -> float
 
 def clean_and_segment(
     gray: np.ndarray,
-    clean_params: Mapping[str, Any] | None = None,
-    segment_params: Mapping[str, Any] | None = None,
+    clean_params: Mapping[str, Any],
+    segment_params: Mapping[str, Any],
     assume_upright: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, PageSegmentation]:
     """Clean one raw gray page and find its candidate systems, in memory.
 
     Returns (cleaned page, 2x3 matrix from ``gray`` to it, the segmentation).
-    ``clean_params``: the `clean:` config keys (defaults when absent). With
+    ``clean_params``: the `clean:` config keys. With
     ``assume_upright`` (a page drawn by vector operations alone, which has no scanner skew)
     the skew is not measured, unless the result says otherwise: no system found, or staves
     tilted by ``min_skew_deg`` or more (median) send the page through again with its skew
     measured (a vectorized scan keeps the skew of the scan).
     """
-    clean_params = cleaning_params(clean_params or {})  # clean_page refuses unknown keys
-    segment_params = dict(segment_params or {})
-    min_skew_deg = clean_params.get("min_skew_deg", clean.MIN_SKEW_DEG)
+    clean_params = cleaning_params(clean_params)  # clean_page refuses unknown keys
+    segment_params = dict(segment_params)
+    min_skew_deg = clean_params["min_skew_deg"]
 
     def run(turns: int, measure_skew: bool):
         turned, turn_matrix = orientation.quarter_turn(gray, turns)

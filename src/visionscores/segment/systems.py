@@ -120,11 +120,11 @@ def group_staves(
     ink: np.ndarray,
     staves: list[Staff],
     *,
-    brace_margin_sp: float = 3.0,
-    min_overlap: float = 0.5,
-    barline_window_sp: float = 0.5,
-    barline_min_cover: float = 0.9,
-    barline_max_break_sp: float = 0.3,
+    brace_margin_sp: float,
+    min_overlap: float,
+    barline_window_sp: float,
+    barline_min_cover: float,
+    barline_max_break_sp: float,
 ) -> list[list[Staff]]:
     """Group staves (sorted top to bottom) into systems, top to bottom.
 
@@ -231,10 +231,10 @@ def crop_boxes(
     page_width: int,
     page_height: int,
     *,
-    max_margin_above_sp: float = 5.0,
-    max_margin_below_sp: float = 5.0,
-    margin_left_sp: float = 3.0,
-    margin_right_sp: float = 1.0,
+    max_margin_above_sp: float,
+    max_margin_below_sp: float,
+    margin_left_sp: float,
+    margin_right_sp: float,
 ) -> list[tuple[float, float, float, float]]:
     """Crop boxes around tight staff boxes (sorted top to bottom), in pixels.
 
@@ -265,16 +265,16 @@ def find_systems(
     ink: np.ndarray,
     staves: list[Staff],
     *,
-    brace_margin_sp: float = 3.0,
-    min_overlap: float = 0.5,
-    barline_window_sp: float = 0.5,
-    barline_min_cover: float = 0.9,
-    barline_max_break_sp: float = 0.3,
-    frame_beyond_sp: float = 4.0,
-    max_margin_above_sp: float = 5.0,
-    max_margin_below_sp: float = 5.0,
-    margin_left_sp: float = 3.0,
-    margin_right_sp: float = 1.0,
+    brace_margin_sp: float,
+    min_overlap: float,
+    barline_window_sp: float,
+    barline_min_cover: float,
+    barline_max_break_sp: float,
+    frame_beyond_sp: float,
+    max_margin_above_sp: float,
+    max_margin_below_sp: float,
+    margin_left_sp: float,
+    margin_right_sp: float,
 ) -> list[System]:
     """Systems of a deskewed page in reading order, with their boxes: top to bottom, and on
     a two-page spread the left page's before the right page's (see :func:`page_columns`)."""
