@@ -32,6 +32,7 @@ What it does:
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import functools
 import hashlib
 import json
@@ -411,8 +412,11 @@ def run_page(spec: PageSpec, cache_dir: Path, use_incipit: bool, config: dict) -
 def _map(function, items, jobs: int) -> list:
     if jobs <= 1:
         return [function(item) for item in items]
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        return pool.map(function, items, chunksize=1)
+    # Not multiprocessing.Pool: its workers are daemons, which may not start the page
+    # pipeline's own renderer process; an executor's workers may.
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        return list(pool.map(function, items, chunksize=1))
 
 
 # --------------------------------------------------------------------------------------------
