@@ -505,12 +505,16 @@ def find_staves(
         left, right = left * column_bin, min(width - 1, (right + 1) * column_bin - 1)
         # Stretches of line too faint or too broken for the stroke search: followed on the
         # gray levels, as long as the lines stay darker than the paper between them.
-        like = line_like_columns(
-            darkness,
-            line_rows_at(np.arange(width, dtype=np.float64), xs, lines),
-            probe_halfheight=max(1, round(thickness)),
-            min_contrast=faint_line_min_contrast,
-        )
+        # Read only beyond the ends (what the staff may grow into), not along its length.
+        like = np.zeros(width, dtype=bool)
+        for first, stop in ((0, left), (right + 1, width)):
+            if stop > first:
+                like[first:stop] = line_like_columns(
+                    darkness[:, first:stop],
+                    line_rows_at(np.arange(first, stop, dtype=np.float64), xs, lines),
+                    probe_halfheight=max(1, round(thickness)),
+                    min_contrast=faint_line_min_contrast,
+                )
         new_left, new_right = extend_through_faint_lines(
             like, left, right, round(faint_line_window_sp * spacing), faint_line_min_share
         )
