@@ -71,6 +71,8 @@ rule enrich:
 rule todo:
     log:
         f"{RESULTS}/logs/todo/{SCENARIO}.log",
+    conda:
+        "../../envs/visionscores.yaml"
     params:
         manifest=MANIFEST,
         scenario=SCENARIO,
