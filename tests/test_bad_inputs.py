@@ -1,6 +1,6 @@
 """Bad and odd inputs: each file gives pages or a failure with its cause, alone and in a run.
 
-The unit tests give each file of :mod:`bad_inputs` to :mod:`visionscores.render`. The
+The unit tests give each file of :mod:`bad_inputs` to :mod:`visionscores.segment.render`. The
 workflow test places all of them as hand-placed PDFs (``resources/pdf/{piece_id}.pdf``, IMSLP
 index rows whose downloads could only go to a closed loopback port) beside the demo's Mozart
 as a control, runs Snakemake once, and checks the failures table, the kept systems and that

@@ -10,7 +10,7 @@ path, with its sha256. The file is read from a local git snapshot of the reposit
 ``owner+name`` under ``--mirror`` or ``$REAL_PAGES_MIRROR``), its checksum verified (a
 mismatch is refused, naming the page), and the page written to
 ``cache/<page_id>.png`` (8-bit gray) with ``cache/<page_id>.json`` (size, dpi, origin, sha256).
-A PDF page goes through the package's ``visionscores.render.render_page``, as in the
+A PDF page goes through the package's ``visionscores.segment.render.render_page``, as in the
 workflow: a page that is one scanned image is taken at its own pixels, any other page is
 rendered at ``render.dpi`` of config/config.yaml. An image file is read as it is stored
 (first frame), converted to gray. Excluded pages (``excluded.txt``) are refused.

@@ -1,7 +1,7 @@
 """Segment: from a cleaned page to candidate systems with their boxes and measured features.
 
-This module ties the page's units (:mod:`visionscores.staves`), the grouping of staves
-(:mod:`visionscores.systems`) and the quality features (:mod:`visionscores.quality`) into
+This module ties the page's units (:mod:`visionscores.segment.staves`), the grouping of staves
+(:mod:`visionscores.segment.systems`) and the quality features (:mod:`visionscores.quality`) into
 one call per page, and maps every box back from the deskewed page to the input image.
 """
 
