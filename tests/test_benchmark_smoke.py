@@ -83,3 +83,22 @@ def test_benchmark_on_four_pages(tmp_path):
     assert 0.0 <= ours_music["skew err median (°)"] <= ours_music["skew err max (°)"] <= 5.0
     # Every row of the table is in the report.
     assert report.count("| ours |") == len(subsets)
+
+
+def test_dataset_fidelity_on_six_synthetic_pages(tmp_path):
+    # The real workflow (snakemake) on six synthetic pages with exact truth; a floor on what
+    # the dataset keeps, so a pipeline that keeps wrong or loses true systems fails here.
+    fidelity = importlib.import_module("dataset_fidelity")
+    out = tmp_path / "fidelity.md"
+    result = fidelity.main(
+        [
+            "--synthetic-pages", "6", "--seed", "3", "--no-real", "--cores", "2",
+            "--cache-dir", str(tmp_path / "cache"), "--workdir", str(tmp_path / "work"),
+            "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert out.read_text(encoding="utf-8").startswith("# Dataset fidelity")
+    everything = result["tallies"]["all"]
+    assert everything.pages == 6 and everything.true_pairs > 0
+    assert everything.kept_right >= 0.95 * everything.kept
+    assert everything.pairs_kept >= 0.9 * everything.true_pairs
