@@ -339,38 +339,26 @@ def extend_through_faint_lines(
     new end is the last line-like column reached.
     """
     width = line_like.size
+    # The left end is the right end of the mirrored row of columns.
+    new_right = _reach_right(line_like, right, window_px, min_share)
+    new_left = width - 1 - _reach_right(line_like[::-1], width - 1 - left, window_px, min_share)
+    return new_left, new_right
+
+
+def _reach_right(line_like: np.ndarray, right: int, window_px: int, min_share: float) -> int:
+    """The right end of :func:`extend_through_faint_lines`."""
     counts = np.concatenate(([0], np.cumsum(line_like, dtype=np.int64)))
     window = max(1, window_px)
     need = min_share * window - 1e-9
 
     def frequent(start: int) -> bool:  # columns start .. start + window - 1
-        return (
-            start >= 0
-            and start + window <= width
-            and counts[start + window] - counts[start] >= need
-        )
+        return start + window <= line_like.size and counts[start + window] - counts[start] >= need
 
     reach = right
-    while True:
-        if frequent(reach + 1):
-            reach += window
-        elif frequent(reach + 1 + window):
-            reach += 2 * window
-        else:
-            break
+    while frequent(reach + 1) or frequent(reach + 1 + window):
+        reach += window if frequent(reach + 1) else 2 * window
     beyond = np.nonzero(line_like[right + 1 : reach + 1])[0]
-    new_right = right + 1 + int(beyond[-1]) if beyond.size else right
-    reach = left
-    while True:
-        if frequent(reach - window):
-            reach -= window
-        elif frequent(reach - 2 * window):
-            reach -= 2 * window
-        else:
-            break
-    before = np.nonzero(line_like[reach:left])[0]
-    new_left = reach + int(before[0]) if before.size else left
-    return new_left, new_right
+    return right + 1 + int(beyond[-1]) if beyond.size else right
 
 
 def strip_column_sums(mask: np.ndarray, strip_width: int) -> np.ndarray:
