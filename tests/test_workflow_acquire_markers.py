@@ -10,6 +10,8 @@ from fake_imslp import FakeImslp
 from test_acquire_download import make_pdf
 from test_workflow import snakemake
 
+from visionscores.acquire.manifest import MANIFEST_COLUMNS
+
 pytestmark = pytest.mark.workflow
 
 INDICES = [f"{number:05d}" for number in range(1, 9)]
@@ -19,10 +21,7 @@ CAP_AFTER = 3  # files handed out before the fake's daily cap
 def write_manifest(path, indices):
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            ["piece_id", "scenario", "title", "composer", "key", "imslp_page",
-             "imslp_file_index", "source", "sha256"]
-        )  # fmt: skip
+        writer.writerow(MANIFEST_COLUMNS)
         for index in indices:
             writer.writerow(
                 [f"piece-{index}", "fake", f"Work {index}", "C, A", "", "", index, "", ""]

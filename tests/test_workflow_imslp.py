@@ -11,6 +11,8 @@ from fake_imslp import FakeImslp, work_wikitext
 from repo_paths import REPO
 from test_workflow import snakemake
 
+from visionscores.acquire.manifest import MANIFEST_COLUMNS
+
 pytestmark = pytest.mark.workflow
 
 MIN_INTERVAL_S = 0.3
@@ -23,10 +25,7 @@ EXPECTED_CAUSE = {"303": "captcha", "404": "copyright-blocked"}
 def write_manifest(path):
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            ["piece_id", "scenario", "title", "composer", "key", "imslp_page",
-             "imslp_file_index", "source", "sha256"]
-        )  # fmt: skip
+        writer.writerow(MANIFEST_COLUMNS)
         for index in [*GOOD, *BAD]:
             page = f"https://imslp.org/wiki/Work_{index}_(Composer,_A)"
             writer.writerow(
