@@ -145,7 +145,7 @@ def bare_render_seconds() -> dict[str, tuple[int, float]]:
 
 def in_process_steps() -> dict[str, dict[str, float]]:
     """Milliseconds per page of each step of the segment stage, by kind, in one process."""
-    from visionscores import formatting
+    from visionscores.format import images
     from visionscores.segment import page as segment
     from visionscores.segment import render
 
@@ -164,7 +164,7 @@ def in_process_steps() -> dict[str, dict[str, float]]:
                         image, config["clean"], config["segment"], info.vector_only
                     )
                 with timed(steps[kind], "page JPEG"):
-                    formatting.encode_jpeg(page, config["clean"]["page_jpeg_quality"])
+                    images.encode_jpeg(page, config["clean"]["page_jpeg_quality"])
                 pages[kind] += 1
     return {
         kind: {step: 1000 * seconds / pages[kind] for step, seconds in kind_steps.items()}

@@ -197,10 +197,10 @@ def test_the_renderer_gives_the_pixels_of_a_direct_render():
     ],
 )
 def test_a_csv_text_cell_that_would_run_as_a_formula_is_quoted(text, written, tmp_path):
-    from visionscores import dataset
+    from visionscores import tables
 
     path = tmp_path / "t.csv"
-    dataset.write_csv([{"text": text, "number": -0.5}], ["text", "number"], path)
+    tables.write_csv([{"text": text, "number": -0.5}], ["text", "number"], path)
     with path.open(encoding="utf-8", newline="") as handle:
         (row,) = list(csv.DictReader(handle))
     assert row == {"text": written, "number": "-0.5"}
@@ -443,9 +443,9 @@ def test_the_card_and_the_gallery_follow_config_format(bad_run):
     assert pq.read_metadata(dataset / "rejected.parquet").num_rows > 0
     gallery = cv2.imread(str(bad_run["workdir"] / "results/report/bad/rejected_gallery.png"))
     per_reason = CONFIG["report"]["gallery_per_reason"]
-    gap = 8  # report.TILE_GAP_PX
+    gap = 8  # figures.TILE_GAP_PX
     assert gallery.shape[1] == per_reason * width + (per_reason + 1) * gap
-    label = 22  # report.LABEL_HEIGHT_PX
+    label = 22  # figures.LABEL_HEIGHT_PX
     assert (gallery.shape[0] - gap) % (height + label + gap) == 0
 
 

@@ -8,10 +8,18 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from repo_paths import REPO
 
-from visionscores import export, quality
-from visionscores.dataset import METADATA_COLUMNS, METADATA_SCHEMA, REJECTED_SCHEMA, write_table
-from visionscores.formatting import encode_jpeg
+from visionscores.export import card, duplicates, hub
+from visionscores.export import splits as work_splits
+from visionscores.export import stage as export_stage
+from visionscores.format.images import encode_jpeg
+from visionscores.segment import features
+from visionscores.tables import METADATA_COLUMNS, METADATA_SCHEMA, REJECTED_SCHEMA, write_table
+
+CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
+FRACTIONS = CONFIG["export"]["split_fractions"]
+FORMAT = CONFIG["format"]
 
 THRESHOLDS = {
     "allowed_n_staves": [2],
@@ -59,7 +67,7 @@ def sample_row(piece: str, index: int, **fields) -> dict:
         crop_bbox=[0.0, 10.0 + 100 * index, 510.0, 100.0 + 100 * index],
         dpi=300.0,
         skew_deg=0.0,
-        **{name: 0.5 for name in quality.FEATURES},
+        **{name: 0.5 for name in features.FEATURES},
         image_path=f"images/{piece}/{piece}-p001-s{index + 1:02d}.jpg",
     )
     row.update(fields)
@@ -90,10 +98,14 @@ def make_dataset(root: Path) -> tuple[list[dict], Path]:
 def test_work_key_ignores_url_spelling_and_falls_back_to_title_and_composer():
     a = {"imslp_page": "https://imslp.org/wiki/Sonatina_in_C%20major/"}
     b = {"imslp_page": "http://www.imslp.org/wiki/Sonatina_in_C_major"}
-    assert export.work_key(a) == export.work_key(b)
+    assert work_splits.work_key(a) == work_splits.work_key(b)
     c = {"imslp_page": "", "title": "Träumerei, Op. 15 No. 7", "composer": "Robert SCHUMANN"}
     d = {"imslp_page": None, "title": "Traumerei  op 15 no 7", "composer": "robert schumann"}
-    assert export.work_key(c) == export.work_key(d) == "work:robert schumann|traumerei op 15 no 7"
+    assert (
+        work_splits.work_key(c)
+        == work_splits.work_key(d)
+        == "work:robert schumann|traumerei op 15 no 7"
+    )
 
 
 def test_splits_keep_works_together_and_are_stable_when_works_are_added():
@@ -103,29 +115,29 @@ def test_splits_keep_works_together_and_are_stable_when_works_are_added():
         for file in range(2)
         for system in range(3)
     ]
-    splits = export.assign_splits(rows, seed=7)
+    splits = work_splits.assign_splits(rows, FRACTIONS, 7)
     by_work: dict[str, set[str]] = {}
     for row in rows:
         by_work.setdefault(row["imslp_page"], set()).add(splits[row["sample_id"]])
     assert all(len(found) == 1 for found in by_work.values())
     shares = {name: list(splits.values()).count(name) / len(rows) for name in ("train", "test")}
     assert 0.72 < shares["train"] < 0.88 and 0.04 < shares["test"] < 0.16
-    assert export.assign_splits(rows, seed=7) == splits
+    assert work_splits.assign_splits(rows, FRACTIONS, 7) == splits
     more = rows + [{"sample_id": f"new-{i}", "imslp_page": f"https://x/N{i}"} for i in range(50)]
-    extended = export.assign_splits(more, seed=7)
+    extended = work_splits.assign_splits(more, FRACTIONS, 7)
     assert {sample: extended[sample] for sample in splits} == splits
-    assert export.assign_splits(rows, seed=8) != splits
+    assert work_splits.assign_splits(rows, FRACTIONS, 8) != splits
 
 
 def test_split_fractions_must_sum_to_one():
     with pytest.raises(ValueError, match="sum to 1"):
-        export.assign_splits([], {"train": 0.8, "test": 0.1})
-    assert set(export.assign_splits([{"sample_id": "s", "imslp_page": "u"}], {"all": 1.0}).values())
+        work_splits.assign_splits([], {"train": 0.8, "test": 0.1}, 0)
+    assert set(work_splits.assign_splits([{"sample_id": "s", "imslp_page": "u"}], {"all": 1.0}, 0))
 
 
 def test_near_duplicate_groups_merge_transitively_under_the_smallest_key():
     groups = {"a1": "k3", "b1": "k1", "c1": "k2", "d1": "k4"}
-    merged = export.merge_near_duplicate_groups(
+    merged = work_splits.merge_near_duplicate_groups(
         groups, [{"sample_a": "a1", "sample_b": "c1"}, {"sample_a": "c1", "sample_b": "b1"}]
     )
     assert merged == {"a1": "k1", "b1": "k1", "c1": "k1", "d1": "k4"}
@@ -136,26 +148,28 @@ def test_near_duplicate_groups_merge_transitively_under_the_smallest_key():
 
 def test_phash_is_robust_to_small_shifts_and_tells_systems_apart():
     base = system_image(1)
-    same = export.phash_of_image(base)
-    assert same == export.phash_of_image(base.copy()) and 0 <= same < 2**64
+    same = duplicates.phash_of_image(base)
+    assert same == duplicates.phash_of_image(base.copy()) and 0 <= same < 2**64
     shifted = np.roll(base, 3, axis=1)
     reencoded = cv2.imdecode(np.frombuffer(encode_jpeg(shifted, 70), np.uint8), 0)
-    assert bin(export.phash_of_image(reencoded) ^ same).count("1") <= 4
-    others = [bin(export.phash_of_image(system_image(seed)) ^ same).count("1") for seed in (2, 3)]
+    assert bin(duplicates.phash_of_image(reencoded) ^ same).count("1") <= 4
+    others = [
+        bin(duplicates.phash_of_image(system_image(seed)) ^ same).count("1") for seed in (2, 3)
+    ]
     assert min(others) > 8
 
 
 def test_near_duplicates_only_across_pieces(tmp_path):
     rows, dataset_dir = make_dataset(tmp_path)
-    hashes = export.perceptual_hashes(export.sample_image_paths(rows, dataset_dir))
+    hashes = duplicates.perceptual_hashes(duplicates.sample_image_paths(rows, dataset_dir))
     assert set(hashes) == {row["sample_id"] for row in rows}
     hashes["piece-a-p001-s02"] = hashes["piece-a-p001-s03"]  # same piece: never reported
-    pairs = export.near_duplicates(rows, hashes, max_hamming=6, block_rows=5)
+    pairs = duplicates.near_duplicates(rows, hashes, max_hamming=6, block_rows=5)
     assert [(pair["sample_a"], pair["sample_b"]) for pair in pairs] == [
         ("piece-a-p001-s01", "piece-d-p001-s01")
     ]
     assert pairs[0]["piece_a"] == "piece-a" and pairs[0]["distance"] <= 6
-    report = export.near_duplicate_report(
+    report = duplicates.near_duplicate_report(
         pairs, {"piece-a-p001-s01": "train", "piece-d-p001-s01": "test"}
     )
     assert report[0]["same_split"] is False
@@ -169,13 +183,13 @@ def test_hf_shards_load_with_datasets_as_image_feature(tmp_path, monkeypatch):
     for row in rows:
         row["split"] = "test" if row["piece_id"] == "piece-c" else "train"
     out_dir = tmp_path / "hf"
-    written = export.write_hf_shards(rows, dataset_dir, out_dir, rows_per_shard=4)
+    written = hub.write_hf_shards(rows, dataset_dir, out_dir, 4, FRACTIONS)
     assert written == {
         "train": [f"data/train-0000{i}-of-00003.parquet" for i in range(3)],
         "test": ["data/test-00000-of-00001.parquet"],
     }
     first = {path: (out_dir / path).read_bytes() for path in written["train"]}
-    export.write_hf_shards(rows, dataset_dir, out_dir, rows_per_shard=4)
+    hub.write_hf_shards(rows, dataset_dir, out_dir, 4, FRACTIONS)
     assert first == {path: (out_dir / path).read_bytes() for path in written["train"]}
     schema = pq.read_schema(out_dir / written["test"][0])
     assert schema.names == ["image", *METADATA_COLUMNS]
@@ -209,7 +223,7 @@ def test_card_reports_counts_reasons_splits_and_points_the_hub_at_the_shards():
     rejected = [{"piece_id": "piece-a", "composer": "Composer A", "reason": "narrow"}] * 2 + [
         {"piece_id": "piece-z", "composer": "Composer Z", "reason": "n_staves"}
     ]
-    summary = export.summarize(
+    summary = card.summarize(
         "test",
         samples,
         rejected,
@@ -221,10 +235,10 @@ def test_card_reports_counts_reasons_splits_and_points_the_hub_at_the_shards():
         [],
         6,
         0,
-        export.DEFAULT_SPLIT_FRACTIONS,
+        FRACTIONS,
     )
-    text = export.card_text(summary)
-    assert text == export.card_text(summary)
+    text = card.card_text(summary)
+    assert text == card.card_text(summary)
     header = yaml.safe_load(text.split("---\n")[1])
     assert header["configs"][0]["data_files"] == [
         {"split": "train", "path": ["data/train-00000-of-00001.parquet"]},
@@ -258,8 +272,8 @@ def test_export_keeps_near_duplicates_in_one_split_and_is_byte_identical(tmp_pat
     params |= {"near_duplicate_max_hamming": 6, "rows_per_shard": 5}
     outputs = []
     for name in ("one", "two"):
-        counts = export.export_dataset(
-            metadata, rejected, pages_dirs, dataset_dir, tmp_path / name, params
+        counts = export_stage.export_dataset(
+            metadata, rejected, pages_dirs, dataset_dir, tmp_path / name, params, FORMAT
         )
         outputs.append(
             {

@@ -8,17 +8,21 @@ import numpy as np
 import yaml
 from repo_paths import REPO
 
-from visionscores import quality, report
-from visionscores.dataset import (
+from visionscores.format.images import encode_jpeg
+from visionscores.report import figures
+from visionscores.report import stage as report_stage
+from visionscores.segment import features
+from visionscores.tables import (
     JUDGED_SCHEMA,
     METADATA_SCHEMA,
     REJECTED_SCHEMA,
     write_table,
 )
-from visionscores.formatting import encode_jpeg
 
 # The judge thresholds of the shipped config.
-THRESHOLDS = yaml.safe_load((REPO / "config/config.yaml").read_text())["judge"]
+CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())
+THRESHOLDS = CONFIG["judge"]
+FORMAT = CONFIG["format"]
 
 
 def candidate(piece: str, page: int, index: int, keep: bool, reason: str = "") -> dict:
@@ -39,7 +43,7 @@ def candidate(piece: str, page: int, index: int, keep: bool, reason: str = "") -
         "skew_deg": 0.0,
         "staff_spacing_px": 8.0,
         "line_thickness_px": 1.0,
-        **{name: 0.1 * index for name in quality.FEATURES},
+        **{name: 0.1 * index for name in features.FEATURES},
         "keep": keep,
         "reason": reason,
         "reason_value": None if keep else 3.0,
@@ -93,6 +97,7 @@ def make_scenario(root: Path) -> dict:
         "rejected_path": dataset_dir / "rejected.parquet",
         "pages_dirs": pages_dirs,
         "judged_paths": judged_paths,
+        "dataset_dir": dataset_dir,
         "samples": samples,
         "rejected": rejected,
     }
@@ -106,14 +111,14 @@ def test_funnel_and_reason_counts():
         {"reason": "sparse", "reasons": "sparse"},
         {"reason": "odd", "reasons": "odd"},
     ]
-    assert report.funnel_counts(summaries, samples, rejected) == [
+    assert figures.funnel_counts(summaries, samples, rejected) == [
         ("score files", 2),
         ("with pages", 1),
         ("pages", 2),
         ("candidate systems", 8),
         ("kept systems", 5),
     ]
-    assert report.reason_counts(rejected, ["narrow", "sparse", "dense"]) == [
+    assert figures.reason_counts(rejected, ["narrow", "sparse", "dense"]) == [
         ("narrow", 1, 1),
         ("sparse", 1, 2),
         ("dense", 0, 0),
@@ -123,24 +128,24 @@ def test_funnel_and_reason_counts():
 
 def test_seeded_sample_is_stable_and_keeps_order():
     items = list(range(100))
-    first = report.seeded_sample(items, 10, seed=3)
-    assert first == report.seeded_sample(items, 10, seed=3) == sorted(first)
-    assert first != report.seeded_sample(items, 10, seed=4)
-    assert report.seeded_sample(items[:4], 10, seed=3) == items[:4]
+    first = figures.seeded_sample(items, 10, seed=3)
+    assert first == figures.seeded_sample(items, 10, seed=3) == sorted(first)
+    assert first != figures.seeded_sample(items, 10, seed=4)
+    assert figures.seeded_sample(items[:4], 10, seed=3) == items[:4]
 
 
 def test_overlay_pages_include_one_page_per_rejection_reason():
     judged = [candidate("p", page, 1, keep=True) for page in range(1, 30)]
     judged.append(candidate("p", 17, 2, keep=False, reason="narrow"))
     judged.append(candidate("q", 5, 1, keep=False, reason="sparse"))
-    chosen = report.choose_overlay_pages(judged, 4, seed=0)
+    chosen = figures.choose_overlay_pages(judged, 4, seed=0)
     assert len(chosen) == 4 and chosen == sorted(chosen)
     assert ("p", 17) in chosen and ("q", 5) in chosen
-    assert chosen == report.choose_overlay_pages(judged, 4, seed=0)
+    assert chosen == figures.choose_overlay_pages(judged, 4, seed=0)
 
 
 def test_html_table_escapes_and_is_self_contained():
-    text = report.html_table("A <b> table", ["x", "y"], [("1 < 2", 3)])
+    text = figures.html_table("A <b> table", ["x", "y"], [("1 < 2", 3)])
     assert "<td>1 &lt; 2</td><td>3</td>" in text and "A &lt;b&gt; table" in text
     assert text.startswith("<!DOCTYPE html>") and "http" not in text
 
@@ -150,7 +155,7 @@ def test_build_report_writes_every_figure_deterministically(tmp_path):
     inputs = {key: value for key, value in scenario.items() if key not in ("samples", "rejected")}
     outputs = []
     for name in ("one", "two"):
-        counts = report.build_report(
+        counts = report_stage.build_report(
             **inputs,
             thresholds=THRESHOLDS,
             out_dir=tmp_path / name,
@@ -158,51 +163,46 @@ def test_build_report_writes_every_figure_deterministically(tmp_path):
             contact_sheet_count=4,
             gallery_per_reason=2,
             overlay_pages=2,
+            sample_format=FORMAT,
         )
         files = sorted(p for p in (tmp_path / name).rglob("*") if p.is_file())
         outputs.append({p.relative_to(tmp_path / name).as_posix(): p.read_bytes() for p in files})
     assert outputs[0] == outputs[1]
     assert counts == {"kept": 7, "rejected": 2, "overlay_pages": 2}
     names = set(outputs[0])
-    assert set(report.FIGURES) <= names
+    assert set(figures.FIGURES) <= names
     # One page per rejection reason: piece-a page 2 (narrow), piece-b page 1 (n_staves).
     assert {n for n in names if n.startswith("overlays/")} == {
         "overlays/piece-a-p002.png",
         "overlays/piece-b-p001.png",
     }
     sheet = cv2.imread(str(tmp_path / "one/contact_sheet.png"))
-    assert sheet.shape[1] == 3 * 512 + 4 * report.TILE_GAP_PX  # three columns of samples
+    assert sheet.shape[1] == 3 * 512 + 4 * figures.TILE_GAP_PX  # three columns of samples
     gallery = cv2.imread(str(tmp_path / "one/rejected_gallery.png"))
-    assert gallery.shape[0] == 2 * (128 + report.LABEL_HEIGHT_PX) + 3 * report.TILE_GAP_PX
+    assert gallery.shape[0] == 2 * (128 + figures.LABEL_HEIGHT_PX) + 3 * figures.TILE_GAP_PX
     overlay = cv2.imread(str(tmp_path / "one/overlays/piece-a-p002.png"))
     assert overlay.shape == (500, 400, 3)
-    assert tuple(overlay[280, 200]) == report.REJECTED_COLOR_BGR  # top edge of s3 (rejected)
+    assert tuple(overlay[280, 200]) == figures.REJECTED_COLOR_BGR  # top edge of s3 (rejected)
     table = (tmp_path / "one/rejections.html").read_text()
     assert "<td>narrow</td><td>1</td><td>50.0 %</td>" in table
     assert b"Software" not in outputs[0]["features.png"]
 
 
-def test_main_parses_the_rule_arguments(tmp_path):
+def test_the_report_command_parses_the_rule_arguments(tmp_path):
+    from visionscores.cli import main
+
     scenario = make_scenario(tmp_path)
-    argv = [
-        "--metadata",
-        str(scenario["metadata_path"]),
-        "--rejected",
-        str(scenario["rejected_path"]),
-        "--pages",
-        *map(str, scenario["pages_dirs"]),
-        "--judged",
-        *map(str, scenario["judged_paths"]),
-        "--thresholds",
-        json.dumps(THRESHOLDS),
-        "--out-dir",
-        str(tmp_path / "out"),
-        "--overlay-pages",
-        "1",
-    ]
-    assert report.main(argv) == 0
+    argv = ["stage", "report", "--metadata", str(scenario["metadata_path"])]
+    argv += ["--rejected", str(scenario["rejected_path"])]
+    argv += ["--pages", *map(str, scenario["pages_dirs"])]
+    argv += ["--judged", *map(str, scenario["judged_paths"])]
+    argv += ["--thresholds", json.dumps(THRESHOLDS), "--out-dir", str(tmp_path / "out")]
+    argv += ["--dataset-dir", str(scenario["dataset_dir"]), "--format", json.dumps(FORMAT)]
+    argv += ["--seed", "0", "--contact-sheet", "2", "--gallery-per-reason", "1"]
+    argv += ["--overlay-pages", "1"]
+    assert main(argv) == 0
     assert len(list((tmp_path / "out/overlays").glob("*.png"))) == 1
 
 
 def test_every_judged_feature_has_its_thresholds_drawn():
-    assert set(report.FEATURE_THRESHOLDS) == set(quality.FEATURES)
+    assert set(figures.FEATURE_THRESHOLDS) == set(features.FEATURES)

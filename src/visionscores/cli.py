@@ -93,86 +93,129 @@ def _report_failure(outcome: dict, stream=None) -> bool:
     return True
 
 
-def _cmd_stage(args: argparse.Namespace) -> int:
-    from visionscores import stages
+def _stage_acquire(args: argparse.Namespace) -> int:
+    from visionscores.acquire.manifest import read_manifest_rows
+    from visionscores.acquire.stage import acquire
 
-    if args.stage == "acquire":
-        from visionscores.acquire.manifest import read_manifest_rows
-        from visionscores.acquire.stage import acquire
-
-        piece = read_manifest_rows(args.manifest)[args.piece]
-        policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))
-        record = acquire(piece, Path(args.out), Path(args.repo_root), policy)
-        # To the log only: the acquire rule shows standard error on the console, where the
-        # run's end lists every failure once (and a cap or unreachable host is said once).
-        if _report_failure(record, sys.stdout):
-            return 0
+    piece = read_manifest_rows(args.manifest)[args.piece]
+    policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))
+    record = acquire(piece, Path(args.out), Path(args.repo_root), policy)
+    # To the log only: the acquire rule shows standard error on the console, where the
+    # run's end lists every failure once (and a cap or unreachable host is said once).
+    if not _report_failure(record, sys.stdout):
         print(f"acquired {args.piece} ({record['origin']}): {record['bytes']} bytes")
-    elif args.stage == "enrich":
-        from visionscores.acquire.stage import enrich
+    return 0
 
-        policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))
-        works = enrich(
-            Path(args.manifest), args.scenario, policy, Path(args.cache_dir), Path(args.out)
-        )
-        failed = sum("error" in work for work in works.values())
-        print(f"work pages of {args.scenario}: {len(works)} ({failed} could not be fetched)")
-    elif args.stage == "segment":
-        listing = stages.segment(
-            args.piece,
-            Path(args.record),
-            Path(args.pages_out),
-            Path(args.systems_out),
-            args.render,
-            args.clean,
-            args.segment,
-        )
-        if _report_failure(listing):
-            return 0
+
+def _stage_enrich(args: argparse.Namespace) -> int:
+    from visionscores.acquire.stage import enrich
+
+    policy = json.loads(Path(args.policy).read_text(encoding="utf-8"))
+    works = enrich(Path(args.manifest), args.scenario, policy, Path(args.cache_dir), Path(args.out))
+    failed = sum("error" in work for work in works.values())
+    print(f"work pages of {args.scenario}: {len(works)} ({failed} could not be fetched)")
+    return 0
+
+
+def _stage_segment(args: argparse.Namespace) -> int:
+    from visionscores.segment.stage import segment
+
+    listing = segment(
+        args.piece,
+        Path(args.record),
+        Path(args.pages_out),
+        Path(args.systems_out),
+        args.render,
+        args.clean,
+        args.segment,
+    )
+    if not _report_failure(listing):
         candidates = sum(page["candidates"] for page in listing["pages"])
         print(f"segmented {args.piece}: {len(listing['pages'])} pages, {candidates} candidates")
-    elif args.stage == "judge":
-        kept, rejected = stages.judge(Path(args.systems), Path(args.out), args.thresholds)
-        print(f"judged {args.piece}: {kept} kept, {rejected} rejected")
-    elif args.stage == "format":
-        count = stages.format_samples(
-            Path(args.judged),
-            Path(args.pages),
-            Path(args.images),
-            Path(args.out),
-            Path(args.dataset_dir),
-            args.params,
-            crops_dir=Path(args.crops) if args.crops else None,
-            full_pages_dir=Path(args.full_pages) if args.full_pages else None,
+    return 0
+
+
+def _stage_judge(args: argparse.Namespace) -> int:
+    from visionscores.judge.stage import judge
+
+    kept, rejected = judge(Path(args.systems), Path(args.out), args.thresholds)
+    print(f"judged {args.piece}: {kept} kept, {rejected} rejected")
+    return 0
+
+
+def _stage_format(args: argparse.Namespace) -> int:
+    from visionscores.format.stage import format_samples
+
+    count = format_samples(
+        Path(args.judged),
+        Path(args.pages),
+        Path(args.images),
+        Path(args.out),
+        Path(args.dataset_dir),
+        args.params,
+        crops_dir=Path(args.crops) if args.crops else None,
+        full_pages_dir=Path(args.full_pages) if args.full_pages else None,
+    )
+    print(f"formatted {args.piece}: {count} images")
+    return 0
+
+
+def _stage_publish(args: argparse.Namespace) -> int:
+    from visionscores.publish.stage import publish
+
+    counts = publish(
+        args.manifest,
+        args.scenario,
+        args.judged,
+        args.formatted,
+        args.pages,
+        args.out_dir,
+        args.works,
+    )
+    print(f"published {args.scenario}: {json.dumps(counts, sort_keys=True)}")
+    if counts["failed_pieces"]:
+        print(
+            f"visionscores: {counts['failed_pieces']} piece(s) failed; see"
+            f" {Path(args.out_dir) / 'failures.csv'}",
+            file=sys.stderr,
         )
-        print(f"formatted {args.piece}: {count} images")
-    elif args.stage == "export":
-        from visionscores import export
+    return 0
 
-        return export.main(args.export_args)
-    elif args.stage == "report":
-        from visionscores import report
 
-        return report.run(args)
-    elif args.stage == "publish":
-        from visionscores import dataset
+def _stage_export(args: argparse.Namespace) -> int:
+    from visionscores.export.stage import export_dataset
 
-        counts = dataset.publish(
-            args.manifest,
-            args.scenario,
-            args.judged,
-            args.formatted,
-            args.pages,
-            args.out_dir,
-            args.works,
-        )
-        print(f"published {args.scenario}: {json.dumps(counts, sort_keys=True)}")
-        if counts["failed_pieces"]:
-            print(
-                f"visionscores: {counts['failed_pieces']} piece(s) failed; see"
-                f" {Path(args.out_dir) / 'failures.csv'}",
-                file=sys.stderr,
-            )
+    counts = export_dataset(
+        args.metadata,
+        args.rejected,
+        args.pages,
+        args.dataset_dir,
+        args.out_dir,
+        args.params,
+        args.format,
+    )
+    print(f"exported: {json.dumps(counts, sort_keys=True)}")
+    return 0
+
+
+def _stage_report(args: argparse.Namespace) -> int:
+    from visionscores.report.stage import build_report
+
+    counts = build_report(
+        args.metadata,
+        args.rejected,
+        args.pages,
+        args.judged,
+        args.thresholds,
+        args.out_dir,
+        dataset_dir=args.dataset_dir,
+        seed=args.seed,
+        contact_sheet_count=args.contact_sheet,
+        gallery_per_reason=args.gallery_per_reason,
+        overlay_pages=args.overlay_pages,
+        sample_format=args.format,
+    )
+    print(f"report figures: {json.dumps(counts, sort_keys=True)}")
     return 0
 
 
@@ -225,47 +268,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.set_defaults(handler=_cmd_segment)
 
-    stage = commands.add_parser("stage", help="run one workflow stage for one piece")
-    stage_commands = stage.add_subparsers(dest="stage", required=True)
+    stage = commands.add_parser("stage", help="run one workflow stage (the rules call these)")
+    stages = stage.add_subparsers(dest="stage", required=True)
 
-    def add_stage(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = stage_commands.add_parser(name, help=help_text)
+    def add_stage(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = stages.add_parser(name, help=help_text)
         sub.add_argument("--piece", default="", help="piece_id (named in messages)")
-        sub.set_defaults(handler=_cmd_stage)
+        sub.set_defaults(handler=handler)
         return sub
 
-    sub = add_stage("acquire", "copy or download a piece's PDF")
+    sub = add_stage("acquire", _stage_acquire, "copy or download a piece's PDF")
     sub.add_argument("--manifest", required=True)
     sub.add_argument("--repo-root", required=True)
     sub.add_argument("--out", required=True)
     sub.add_argument("--policy", required=True, help="JSON file of download settings")
-    sub = add_stage("enrich", "work-page metadata from IMSLP (key, opus, year, style)")
+    sub = add_stage("enrich", _stage_enrich, "work-page metadata from IMSLP (key, opus, year)")
     sub.add_argument("--manifest", required=True)
     sub.add_argument("--scenario", required=True)
     sub.add_argument("--policy", required=True, help="JSON file of download settings")
     sub.add_argument("--cache-dir", required=True)
     sub.add_argument("--out", required=True)
-    sub = add_stage("segment", "render, clean and segment every page of a piece")
+    sub = add_stage("segment", _stage_segment, "render, clean and segment a piece's pages")
     sub.add_argument("--record", required=True, help="the acquire record (PDF beside it)")
     sub.add_argument("--pages-out", required=True, help="pages folder to write")
     sub.add_argument("--systems-out", required=True, help="candidate systems (Parquet)")
     sub.add_argument("--render", type=_json_arg, required=True, help="config render, JSON")
     sub.add_argument("--clean", type=_json_arg, required=True, help="config clean, JSON")
     sub.add_argument("--segment", type=_json_arg, required=True, help="config segment, JSON")
-    sub = add_stage("judge", "keep or reject each candidate")
+    sub = add_stage("judge", _stage_judge, "keep or reject each candidate")
     sub.add_argument("--systems", required=True)
     sub.add_argument("--out", required=True)
-    sub.add_argument("--thresholds", type=_json_arg, required=True)
-    sub = add_stage("format", "cut kept systems into 128 x 512 JPEGs")
+    sub.add_argument("--thresholds", type=_json_arg, required=True, help="config judge, JSON")
+    sub = add_stage("format", _stage_format, "cut kept systems into sample images")
     sub.add_argument("--judged", required=True)
     sub.add_argument("--pages", required=True, help="the piece's pages folder")
     sub.add_argument("--images", required=True)
     sub.add_argument("--out", required=True)
     sub.add_argument("--dataset-dir", required=True)
-    sub.add_argument("--params", type=_json_arg, required=True)
+    sub.add_argument("--params", type=_json_arg, required=True, help="config format, JSON")
     sub.add_argument("--crops", help="also write kept systems at native resolution here")
     sub.add_argument("--full-pages", help="also place the piece's deskewed pages here")
-    sub = add_stage("publish", "write a scenario's metadata tables")
+    sub = add_stage("publish", _stage_publish, "write a scenario's metadata tables")
     sub.add_argument("--scenario", required=True)
     sub.add_argument("--manifest", required=True)
     sub.add_argument("--judged", nargs="*", default=[])
@@ -273,12 +316,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--pages", nargs="*", default=[], help="pages folder per piece")
     sub.add_argument("--works", help="enrich's work-page metadata (JSON), if enabled")
     sub.add_argument("--out-dir", required=True)
-
-    sub = add_stage("export", "hub shards, splits and card")
-    sub.add_argument("export_args", nargs=argparse.REMAINDER, help="dataset, and its options")
-    from visionscores.report import add_arguments as add_report_arguments
-
-    add_report_arguments(add_stage("report", "figures and tables for snakemake --report"))
+    sub = add_stage("export", _stage_export, "splits, near-duplicates, hub shards and card")
+    sub.add_argument("--metadata", required=True, help="the scenario's metadata.parquet")
+    sub.add_argument("--rejected", required=True, help="the scenario's rejected.parquet")
+    sub.add_argument("--pages", nargs="+", required=True, help="pages folder per piece")
+    sub.add_argument("--dataset-dir", required=True, help="folder image_path is under")
+    sub.add_argument("--out-dir", required=True, help="where data/ and README.md go")
+    sub.add_argument("--params", type=_json_arg, required=True, help="config export, JSON")
+    sub.add_argument("--format", type=_json_arg, required=True, help="config format, JSON")
+    sub = add_stage("report", _stage_report, "figures and tables for snakemake --report")
+    sub.add_argument("--metadata", required=True, help="the scenario's metadata.parquet")
+    sub.add_argument("--rejected", required=True, help="the scenario's rejected.parquet")
+    sub.add_argument("--pages", nargs="*", default=[], help="segment's pages folder per piece")
+    sub.add_argument("--judged", nargs="*", default=[], help="judge's parquet per piece")
+    sub.add_argument("--thresholds", type=_json_arg, required=True, help="config judge, JSON")
+    sub.add_argument("--out-dir", required=True, help="folder for figures and tables")
+    sub.add_argument("--dataset-dir", required=True, help="folder image_path is relative to")
+    sub.add_argument("--format", type=_json_arg, required=True, help="config format, JSON")
+    for option, help_text in (
+        ("--seed", "seed of every random sample"),
+        ("--contact-sheet", "kept systems shown"),
+        ("--gallery-per-reason", "rejected systems shown per reason"),
+        ("--overlay-pages", "pages drawn with their candidates"),
+    ):
+        sub.add_argument(option, type=int, required=True, help=f"{help_text} (config report)")
 
     todo = commands.add_parser(
         "todo", help="list the pieces of a manifest without a usable PDF (CSV and HTML)"

@@ -41,7 +41,7 @@ rule export:
         dataset_dir=lambda wildcards, input: Path(input.metadata).parent,
         out_dir=lambda wildcards, output: Path(output.card).parent,
     shell:
-        "visionscores stage export dataset --metadata {input.metadata:q}"
+        "visionscores stage export --metadata {input.metadata:q}"
         " --rejected {input.rejected:q} --pages {input.pages:q}"
         " --dataset-dir {params.dataset_dir:q} --out-dir {params.out_dir:q}"
         " --params {params.export:q} --format {params.format:q} > {log:q} 2>&1"

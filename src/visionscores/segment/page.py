@@ -1,8 +1,9 @@
 """Segment: from a cleaned page to candidate systems with their boxes and measured features.
 
 This module ties the page's units (:mod:`visionscores.segment.staves`), the grouping of staves
-(:mod:`visionscores.segment.systems`) and the quality features (:mod:`visionscores.quality`) into
-one call per page, and maps every box back from the deskewed page to the input image.
+(:mod:`visionscores.segment.systems`) and the measured features
+(:mod:`visionscores.segment.features`) into one call per page, and maps every box back from
+the deskewed page to the input image.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from visionscores import quality
-from visionscores.segment import clean, orientation, render, staves, systems
+from visionscores.segment import clean, features, orientation, render, staves, systems
 
 # Keys of config `segment:` passed to staves.find_staves, and to systems.find_systems.
 STAFF_KEYS = (
@@ -168,7 +168,7 @@ def segment_page(
             np.concatenate([np.arange(round(r) - 1, round(r) + 2) for r in line_rows]) - crop_top
         )
         # Only between the staves' ends: instrument names left of the brace are not text.
-        noise, text_likeness = quality.ink_components(
+        noise, text_likeness = features.ink_components(
             ink[crop_top:crop_bottom, left : right + 1], staff_rows, spacing
         )
         result.features.append(
@@ -177,20 +177,20 @@ def segment_page(
                     (system.staff_box[2] - system.staff_box[0]) / widest[system.column], 4
                 ),
                 "height_sp": round((system.staff_box[3] - system.staff_box[1]) / spacing, 3),
-                "ink_density": round(quality.ink_density(ink, system.crop_box), 4),
+                "ink_density": round(features.ink_density(ink, system.crop_box), 4),
                 "residual_skew_deg": round(max((s.slope_deg for s in system.staves), key=abs), 4),
                 "bend_sp": round(max(s.bend_px for s in system.staves) / spacing, 3),
                 "line_fill": round(min(s.line_fill for s in system.staves), 4),
                 "edge_cut": round(
-                    quality.edge_cut(system.staff_box, page_width, page_height, spacing), 4
+                    features.edge_cut(system.staff_box, page_width, page_height, spacing), 4
                 ),
                 "sharpness": round(
-                    quality.line_sharpness(darkness, line_rows, left, right, spacing), 4
+                    features.line_sharpness(darkness, line_rows, left, right, spacing), 4
                 ),
                 "noise": noise,
                 "text_likeness": text_likeness,
                 "overlap": round(
-                    quality.box_overlap(
+                    features.box_overlap(
                         system.staff_box, all_boxes[:index] + all_boxes[index + 1 :]
                     ),
                     4,
@@ -204,7 +204,7 @@ def segment_page(
 
 
 def _open_end_sp(ink, darkness, system, page_extent_x, params: Mapping[str, Any]) -> float:
-    """quality.open_end_sp of one system: is each of its ends closed?
+    """features.open_end_sp of one system: is each of its ends closed?
 
     An end is closed by a barline there, or by one within ``end_barline_reach_sp`` inside
     it when the staff lines do not go on beyond the end (an engraving may run its lines a
@@ -219,12 +219,12 @@ def _open_end_sp(ink, darkness, system, page_extent_x, params: Mapping[str, Any]
     left, right = round(system.staff_box[0]), round(system.staff_box[2]) - 1
     closed = []
     for end, inward in ((left, 1), (right, -1)):
-        if quality.end_barline_fill(ink, rows, end, half_width) >= min_fill:
+        if features.end_barline_fill(ink, rows, end, half_width) >= min_fill:
             closed.append(True)
             continue
         inside = range(end, end + inward * reach, inward)
         barline_near = any(
-            quality.end_barline_fill(ink, rows, x, half_width) >= min_fill
+            features.end_barline_fill(ink, rows, x, half_width) >= min_fill
             for x in inside[:: max(1, half_width)]
         )
         beyond = (end - inward * reach, end - inward) if inward > 0 else (end + 1, end + reach)
@@ -232,7 +232,7 @@ def _open_end_sp(ink, darkness, system, page_extent_x, params: Mapping[str, Any]
             barline_near
             and _lines_going_on(darkness, system, beyond, params) < params["end_continue_min_share"]
         )
-    return quality.open_end_sp((left, right + 1), page_extent_x, tuple(closed), spacing)
+    return features.open_end_sp((left, right + 1), page_extent_x, tuple(closed), spacing)
 
 
 def _lines_going_on(darkness, system, columns: tuple[int, int], params) -> float:

@@ -1,13 +1,12 @@
-"""The pipeline's stages, one function each: read the previous stage's files, write our own.
+"""The segment stage: render, clean and segment every page of a piece, in memory.
 
-These are the functions behind ``visionscores stage <name>``, which the workflow's rules
-call. Each writes its outputs atomically, so a killed job never leaves a finished-looking
-file. Heavy imports stay inside the functions that need them (a job pays only for its own).
+The function behind ``visionscores stage segment``. It writes its outputs atomically, so a
+killed job never leaves a finished-looking file. Heavy imports stay inside the function (a
+job pays only for its own).
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,9 +24,6 @@ from visionscores.fileio import (
 
 class StageError(VisionscoresError):
     """A piece that cannot go through a stage; the message names the piece and the cause."""
-
-
-# --- segment: render, clean and segment each page in memory -----------------------------
 
 
 def page_file_name(page: int) -> str:
@@ -58,7 +54,7 @@ def segment(
     candidate: geometry and features, no verdict). A piece that failed before, or whose PDF
     cannot be rendered, gets a listing with no pages and the failure, and no candidates.
     """
-    from visionscores import dataset
+    from visionscores import tables
 
     record = read_json(record_path)
     rows: list[dict[str, Any]] = []
@@ -82,7 +78,7 @@ def segment(
                 rows.clear()
                 listing = _failed_listing(piece_id, failure_record(piece_id, "render", error))
         write_json_atomic(temp_dir / PAGE_LISTING, listing)
-    dataset.write_table(rows, dataset.SYSTEMS_SCHEMA, out_systems)
+    tables.write_table(rows, tables.SYSTEMS_SCHEMA, out_systems)
     return listing
 
 
@@ -99,7 +95,7 @@ def _segment_pdf(
 
     Raises StageError with the cause when the PDF or one of its pages cannot be rendered.
     """
-    from visionscores.formatting import encode_jpeg
+    from visionscores.format.images import encode_jpeg
     from visionscores.segment import page as segmenting
     from visionscores.segment import render as rendering
 
@@ -199,85 +195,3 @@ def empty_page_reason(systems, cleaned, warnings: list[str]) -> dict[str, str | 
     ink_share = float((cleaned[::2, ::2] < 128).mean())
     reason = "blank" if ink_share < BLANK_MAX_INK_SHARE else "no-staves"
     return {"empty_reason": reason, "detail": f"ink share {ink_share:.4f}"}
-
-
-# --- judge -------------------------------------------------------------------------------
-
-
-def judge(systems_path: Path, out_path: Path, thresholds: Mapping[str, Any]) -> tuple[int, int]:
-    """Keep or reject each candidate system; returns (kept, rejected)."""
-    from visionscores import dataset, quality
-
-    rows = dataset.read_rows(systems_path)
-    kept = 0
-    for row in rows:
-        verdict = quality.judge_candidate(row, thresholds)
-        row.update(
-            keep=verdict.keep,
-            reason=verdict.reason,
-            reason_value=None if verdict.keep else verdict.reason_value,
-            reasons=verdict.reasons,
-        )
-        kept += verdict.keep
-    dataset.write_table(rows, dataset.JUDGED_SCHEMA, out_path)
-    return kept, len(rows) - kept
-
-
-# --- format ------------------------------------------------------------------------------
-
-
-def sample_id(piece_id: str, page: int, system_on_page: int) -> str:
-    """Stable identifier of a sample: piece, page and position on the page."""
-    return f"{piece_id}-p{page:03d}-s{system_on_page:02d}"
-
-
-def format_samples(
-    judged_path: Path,
-    pages_dir: Path,
-    images_dir: Path,
-    out_path: Path,
-    dataset_dir: Path,
-    params: Mapping[str, Any],
-    crops_dir: Path | None = None,
-    full_pages_dir: Path | None = None,
-) -> int:
-    """Cut each kept system from its deskewed page and save the 128 x 512 JPEG.
-
-    With ``crops_dir``, each kept system is also saved there uncut by any resizing (at the
-    page's resolution, ``{sample_id}.jpg``); with ``full_pages_dir``, the piece's deskewed
-    pages are placed there as ``{piece_id}-pNNN.jpg``. Both in the pass that reads the
-    pages for the samples.
-    """
-    from visionscores import dataset, formatting
-
-    rows = [row for row in dataset.read_rows(judged_path) if row["keep"]]
-    samples = []
-    with contextlib.ExitStack() as outputs:
-        temp_dir = outputs.enter_context(atomic_directory(images_dir))
-        crops_temp = outputs.enter_context(atomic_directory(crops_dir)) if crops_dir else None
-        crops = formatting.iter_system_crops(rows, pages_dir)
-        for system_index, (row, crop) in enumerate(crops):
-            image = formatting.to_sample(
-                crop, params["height_px"], params["width_px"], params["mode"]
-            )
-            identifier = sample_id(row["piece_id"], row["page"], row["system_on_page"])
-            name = f"{identifier}.jpg"
-            (temp_dir / name).write_bytes(formatting.encode_jpeg(image, params["jpeg_quality"]))
-            if crops_temp is not None:
-                crop_bytes = formatting.encode_jpeg(crop, params["jpeg_quality"])
-                (crops_temp / formatting.crop_image_name(identifier)).write_bytes(crop_bytes)
-            relative = (images_dir / name).relative_to(dataset_dir)
-            samples.append(
-                {
-                    **row,
-                    "sample_id": identifier,
-                    "system_index": system_index,
-                    "image_path": relative.as_posix(),
-                }
-            )
-        if full_pages_dir:
-            formatting.place_full_pages(
-                pages_dir, outputs.enter_context(atomic_directory(full_pages_dir))
-            )
-    dataset.write_table(samples, dataset.FORMATTED_SCHEMA, out_path)
-    return len(samples)

@@ -1,27 +1,10 @@
-"""Report: the figures and tables of a scenario for ``snakemake --report``.
+"""The report's figures and tables: funnel, rejections, feature histograms, contact sheet,
+rejected gallery and page overlays, from the published tables and the cleaned pages.
 
-From the published tables (metadata, rejected), the segment stage's page summaries, the
-judged candidates and the cleaned pages, :func:`build_report` writes into one folder:
-
-- ``funnel.png`` / ``funnel.html``: score files → pages → candidate systems → kept, and
-  the pages that gave no kept system, per reason;
-- ``rejections.png`` / ``rejections.html``: rejected candidates per reason;
-- ``features.png``: a histogram of each quality feature, kept and rejected stacked, with
-  the judge thresholds drawn;
-- ``contact_sheet.png``: a seeded random sample of kept system images;
-- ``rejected_gallery.png``: a few rejected systems per reason, as they were cut;
-- ``overlays/{piece_id}-pNNN.png``: pages with every candidate's crop box drawn (kept
-  green, rejected red with its reason).
-
-Sampling is seeded and all ordering fixed; PNGs carry no software or time stamp, so equal
-inputs give byte-identical files (with the same matplotlib and OpenCV versions). Heavy
-imports stay inside functions: importing this module for its arguments is cheap.
-"""
+Heavy imports stay inside functions."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -103,9 +86,9 @@ def pages_without_systems(
 ) -> list[tuple[str, int]]:
     """(``pages without a kept system: {reason}``, count) per reason, by count then name.
 
-    The reasons of the dataset's pages table (:func:`visionscores.dataset.page_outcomes`).
+    The reasons of the dataset's pages table (:func:`visionscores.publish.stage.page_outcomes`).
     """
-    from visionscores.dataset import page_outcomes
+    from visionscores.publish.stage import page_outcomes
 
     listings = [{"piece_id": piece, "pages": pages} for piece, pages in page_summaries.items()]
     counts = Counter(row["reason"] for row in page_outcomes(listings, samples) if row["reason"])
@@ -225,7 +208,7 @@ def plot_features(
     lines, and the staff count per candidate with the allowed counts marked."""
     import numpy as np
 
-    from visionscores.quality import FEATURES
+    from visionscores.segment.features import FEATURES
 
     plt = _pyplot()
     names = list(FEATURES) + ["n_staves"]
@@ -310,7 +293,7 @@ def _message_image(text: str):
     return image
 
 
-def _write_png(path: Path, image) -> None:
+def write_png(path: Path, image) -> None:
     import cv2
 
     from visionscores.fileio import atomic_path
@@ -373,7 +356,7 @@ def rejected_gallery(
     first), each cut from its deskewed page and brought to ``size_px`` (height, width) by
     ``mode`` (config format's) as the dataset images are, labelled with reason, piece,
     page, system and failed value."""
-    from visionscores.formatting import to_sample
+    from visionscores.format.images import to_sample
 
     by_reason: dict[str, list[Mapping[str, Any]]] = {}
     for row in sorted(judged, key=lambda row: (row["piece_id"], row["reading_index"])):
@@ -437,145 +420,3 @@ def page_overlay(gray, candidates: Sequence[Mapping[str, Any]], width_px: int = 
 
 
 # --- the whole report --------------------------------------------------------------------
-
-
-def build_report(
-    metadata_path: str | Path,
-    rejected_path: str | Path,
-    pages_dirs: Iterable[str | Path],
-    judged_paths: Iterable[str | Path],
-    thresholds: Mapping[str, Any],
-    out_dir: str | Path,
-    dataset_dir: str | Path | None = None,
-    seed: int = 0,
-    contact_sheet_count: int = 24,
-    gallery_per_reason: int = 4,
-    overlay_pages: int = 6,
-    sample_format: Mapping[str, Any] | None = None,
-) -> dict[str, int]:
-    """Write every figure and table of the report into ``out_dir`` (see the module doc).
-
-    ``pages_dirs``: segment's pages folders, named by piece_id; ``thresholds``: config
-    ``judge``; ``dataset_dir``: the folder the metadata's ``image_path`` is relative to
-    (default: the metadata's folder); ``sample_format``: config ``format`` (the gallery's
-    images are made as the samples are; default 128 x 512, fit). Returns counts for the log.
-    """
-    import pyarrow.parquet as pq
-
-    sample_format = sample_format or {"height_px": 128, "width_px": 512, "mode": "fit"}
-
-    from visionscores.export import REASON_MEANINGS
-    from visionscores.fileio import atomic_directory
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dataset_dir = Path(dataset_dir) if dataset_dir else Path(metadata_path).parent
-    samples = pq.read_table(metadata_path).to_pylist()
-    rejected = pq.read_table(rejected_path).to_pylist()
-    pages_dirs = [Path(path) for path in pages_dirs]
-    page_summaries = read_page_summaries(pages_dirs)
-    judged = [
-        row for path in sorted(map(str, judged_paths)) for row in pq.read_table(path).to_pylist()
-    ]
-    pages = PageCache(
-        {
-            (path.name, page["page"]): path / page["file"]
-            for path in pages_dirs
-            for page in page_summaries[path.name]
-        }
-    )
-
-    funnel = funnel_counts(page_summaries, samples, rejected)
-    funnel += pages_without_systems(page_summaries, samples)
-    plot_funnel(funnel, out_dir / "funnel.png")
-    write_text(out_dir / "funnel.html", html_table("Funnel", ["stage", "count"], funnel))
-
-    reasons = reason_counts(rejected, list(REASON_MEANINGS))
-    plot_rejections(reasons, out_dir / "rejections.png")
-    total = max(len(rejected), 1)
-    table = html_table(
-        f"Rejections by reason ({len(rejected)} of {len(samples) + len(rejected)} candidates)",
-        ["reason", "first failed", "share of rejected", "fails at all", "meaning"],
-        [
-            (code, first, f"{100 * first / total:.1f} %", anywhere, REASON_MEANINGS.get(code, ""))
-            for code, first, anywhere in reasons
-        ],
-    )
-    write_text(out_dir / "rejections.html", table)
-    plot_features(samples, rejected, thresholds, out_dir / "features.png")
-    _write_png(
-        out_dir / "contact_sheet.png",
-        contact_sheet(samples, dataset_dir, contact_sheet_count, seed, columns=3),
-    )
-    _write_png(
-        out_dir / "rejected_gallery.png",
-        rejected_gallery(
-            judged,
-            pages,
-            gallery_per_reason,
-            seed,
-            (sample_format["height_px"], sample_format["width_px"]),
-            sample_format["mode"],
-        ),
-    )
-    chosen = choose_overlay_pages(judged, overlay_pages, seed)
-    with atomic_directory(out_dir / OVERLAY_DIR) as temp_dir:
-        for piece_id, page in chosen:
-            candidates = [r for r in judged if (r["piece_id"], r["page"]) == (piece_id, page)]
-            image = page_overlay(pages.gray(piece_id, page), candidates)
-            _write_png(temp_dir / f"{piece_id}-p{page:03d}.png", image)
-    return {"kept": len(samples), "rejected": len(rejected), "overlay_pages": len(chosen)}
-
-
-def _json_arg(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from error
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The report's options (for ``visionscores stage report`` and :func:`main`)."""
-    parser.add_argument("--metadata", required=True, help="the scenario's metadata.parquet")
-    parser.add_argument("--rejected", required=True, help="the scenario's rejected.parquet")
-    parser.add_argument("--pages", nargs="*", default=[], help="segment's pages folder per piece")
-    parser.add_argument("--judged", nargs="*", default=[], help="judge's parquet per piece")
-    parser.add_argument("--thresholds", type=_json_arg, required=True, help="config judge")
-    parser.add_argument("--out-dir", required=True, help="folder for figures and tables")
-    parser.add_argument("--dataset-dir", help="folder image_path is relative to")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random sample")
-    parser.add_argument("--contact-sheet", type=int, default=24, help="kept systems shown")
-    parser.add_argument("--gallery-per-reason", type=int, default=4, help="rejected per reason")
-    parser.add_argument("--overlay-pages", type=int, default=6, help="pages drawn")
-    parser.add_argument("--format", type=_json_arg, help="config format (sample size, mode)")
-    return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    """Build the report from parsed :func:`add_arguments` options."""
-    counts = build_report(
-        args.metadata,
-        args.rejected,
-        args.pages,
-        args.judged,
-        args.thresholds,
-        args.out_dir,
-        dataset_dir=args.dataset_dir,
-        seed=args.seed,
-        contact_sheet_count=args.contact_sheet,
-        gallery_per_reason=args.gallery_per_reason,
-        overlay_pages=args.overlay_pages,
-        sample_format=args.format,
-    )
-    print(f"report figures: {json.dumps(counts, sort_keys=True)}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry: ``python -m visionscores.report --metadata … --out-dir …``."""
-    parser = add_arguments(argparse.ArgumentParser(prog="visionscores-report"))
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
