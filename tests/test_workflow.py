@@ -97,6 +97,50 @@ def test_kept_systems_per_piece_equal_the_ground_truth(demo_run):
     assert all(row["reason"] == "n_staves" for row in rejected)
 
 
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def kept_boxes_against_truth(metadata_rows, truth, pieces) -> tuple[list, list]:
+    """Match every kept system to the ground truth's two-staff systems of its page: the kept
+    rows whose best IoU is under 0.9 and the true systems no kept row matched."""
+    unmatched_truth = {
+        (piece, page["page"], index): system["staff_bbox"]
+        for piece in pieces
+        for page in truth[piece]["pages"]
+        for index, system in enumerate(page["systems"])
+        if system["n_staves"] == 2
+    }
+    poor = []
+    for row in metadata_rows:
+        candidates = {
+            key: box
+            for key, box in unmatched_truth.items()
+            if key[:2] == (row["piece_id"], row["page"])
+        }
+        best = max(
+            candidates, key=lambda key: box_iou(row["staff_bbox"], candidates[key]), default=None
+        )
+        if best is None or box_iou(row["staff_bbox"], candidates[best]) < 0.9:
+            poor.append(row["sample_id"])
+            continue
+        del unmatched_truth[best]
+    return poor, sorted(unmatched_truth)
+
+
+def test_every_kept_box_matches_a_true_system(demo_run):
+    # Each kept system's staff box against the demo's exact ground truth (pixels of the page
+    # as the workflow reads it: the scan's own, or vector pages at render.dpi = 300).
+    truth = json.loads((REPO / "demo/ground_truth.json").read_text())["pieces"]
+    rows = pq.read_table(demo_run / "results/dataset/demo/metadata.parquet").to_pylist()
+    assert kept_boxes_against_truth(rows, truth, truth) == ([], [])
+
+
 def test_nothing_to_do_after_a_complete_run(demo_run):
     assert scheduled_jobs(snakemake(demo_run, "--dry-run")) == {}
 
@@ -209,3 +253,22 @@ def test_every_job_leaves_its_benchmark(demo_run):
 def test_a_dry_run_writes_nothing(tmp_path):
     snakemake(tmp_path, "--dry-run")
     assert {path.name for path in tmp_path.iterdir()} <= {".snakemake"}
+
+
+def test_the_test_config_runs_its_pieces_and_lists_the_missing_one(tmp_path):
+    # .test/config/config.yaml: two demo pieces in a smaller format, and a missing file.
+    snakemake(tmp_path, "--cores", "2", "--configfile", str(REPO / ".test/config/config.yaml"))
+    dataset = tmp_path / "results/dataset/ci"
+    test_config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+    rows = pq.read_table(dataset / "metadata.parquet").to_pylist()
+    truth = json.loads((REPO / "demo/ground_truth.json").read_text())["pieces"]
+    pieces = ["mozart-k545-exposition", "joplin-maple-leaf-rag"]
+    assert kept_boxes_against_truth(rows, truth, pieces) == ([], [])
+    for row in rows:
+        image = cv2.imread(str(dataset / row["image_path"]), cv2.IMREAD_UNCHANGED)
+        assert image.shape == (
+            test_config["format"]["height_px"],
+            test_config["format"]["width_px"],
+        )
+    failures = pq.read_table(dataset / "failures.parquet").to_pylist()
+    assert [(row["piece_id"], row["cause"]) for row in failures] == [("missing-file", "missing")]
