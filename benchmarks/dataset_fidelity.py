@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/dataset_fidelity.py [--synthetic-pages 150] [--seed 0]
-        [--real-dir benchmarks/real] [--no-real] [--cores 2] [--workdir DIR]
+        [--real-dir benchmarks/real] [--no-real] [--real-tag TAG] [--cores 2] [--workdir DIR]
         [--out benchmarks/results/dataset_fidelity.md]
 
 What it does:
@@ -412,6 +412,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic page set")
     parser.add_argument("--real-dir", type=Path, default=BENCHMARK_DIR / "real")
     parser.add_argument("--no-real", action="store_true", help="leave the real pages out")
+    parser.add_argument(
+        "--real-tag",
+        choices=sorted(REAL_SUBSETS),
+        help="only the real pages with this tag (e.g. photo, with --synthetic-pages 0)",
+    )
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--cache-dir", type=Path, default=BENCHMARK_DIR / ".cache")
     parser.add_argument("--workdir", type=Path, help="keep the workflow's files here")
@@ -425,7 +430,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     pages = synthetic_pages(args.synthetic_pages, args.seed, args.cache_dir, args.cores)
     if not args.no_real and (args.real_dir / "labels").is_dir():
-        pages += real_pages(args.real_dir)
+        real = real_pages(args.real_dir)
+        if args.real_tag:
+            real = [page for page in real if REAL_SUBSETS[args.real_tag] in page.subsets]
+        pages += real
     with tempfile.TemporaryDirectory() as temp:
         workdir = args.workdir or Path(temp)
         where = write_inputs(pages, workdir)

@@ -232,3 +232,38 @@ def test_the_committed_set_is_consistent():
         label = realpages.read_label(labels[page_id])
         assert label["page_id"] == page_id
         assert label["checked"], f"{page_id} not checked"
+
+
+def _jpeg_with_exif_orientation(gray: np.ndarray, orientation: int) -> bytes:
+    """A JPEG of ``gray`` carrying an EXIF orientation tag (big-endian TIFF, one IFD entry)."""
+    ok, encoded = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    tiff = (
+        b"MM\x00\x2a\x00\x00\x00\x08"  # header, first IFD at offset 8
+        + b"\x00\x01"  # one entry
+        + b"\x01\x12\x00\x03\x00\x00\x00\x01"  # tag 0x0112 Orientation, SHORT, count 1
+        + orientation.to_bytes(2, "big")
+        + b"\x00\x00"  # value padding
+        + b"\x00\x00\x00\x00"  # no next IFD
+    )
+    payload = b"Exif\x00\x00" + tiff
+    app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    data = encoded.tobytes()
+    return data[:2] + app1 + data[2:]  # right after SOI
+
+
+def test_fetch_turns_a_photo_upright_by_its_exif_orientation():
+    # A landscape-stored picture whose tag 6 says: turn 90 degrees clockwise to view it.
+    stored = np.full((60, 100), 255, dtype=np.uint8)
+    stored[:, :20] = 0  # a black band along the stored left edge
+    data = _jpeg_with_exif_orientation(stored, 6)
+    gray, record = fetch.decode_page(data, ".jpg", None, {"dpi": 300})
+    assert gray.shape == (100, 60)
+    assert record["exif_turned"] is True
+    # Turned clockwise, the stored left edge becomes the top edge.
+    assert gray[:15].mean() < 30
+    assert gray[-60:].mean() > 225
+    # A PNG has no such tag: taken as stored.
+    ok, png = cv2.imencode(".png", stored)
+    gray_png, record_png = fetch.decode_page(png.tobytes(), ".png", None, {"dpi": 300})
+    assert gray_png.shape == (60, 100) and record_png["exif_turned"] is False

@@ -13,7 +13,8 @@ mismatch is refused, naming the page), and the page written to
 A PDF page goes through the package's ``visionscores.segment.render.render_page``, as in the
 workflow: a page that is one scanned image is taken at its own pixels, any other page is
 rendered at ``render.dpi`` of config/config.yaml. An image file is read as it is stored
-(first frame), converted to gray. Excluded pages (``excluded.txt``) are refused.
+(first frame), converted to gray; a JPEG (a camera's photo) is first turned upright by its
+EXIF orientation tag, as viewers show it. Excluded pages (``excluded.txt``) are refused.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from visionscores.errors import VisionscoresError  # noqa: E402
 
 REPO_ROOT = realpages.REAL_DIR.parent.parent
 CONFIG_PATH = REPO_ROOT / "config" / "config.yaml"
+JPEG_SUFFIXES = (".jpg", ".jpeg")
 
 
 class ChecksumError(RuntimeError):
@@ -68,9 +70,18 @@ def decode_page(data: bytes, suffix: str, page: int | None, render_config: dict)
             record = render.page_record(info)
             document.close()
         return gray, record
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError("not a readable image")
+    exif_turned = False
+    if suffix.lower() in JPEG_SUFFIXES:
+        # A camera stores a picture as its sensor saw it and says how to turn it upright in
+        # the EXIF orientation tag; viewers, and a user wrapping the photo in a PDF, show it
+        # turned. IMREAD_COLOR applies the tag (IMREAD_UNCHANGED does not).
+        upright = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+        exif_turned = upright.shape[:2] != image.shape[:2]
+        image = upright
     channels = "color" if image.ndim == 3 else "gray"
     if image.ndim == 3:
         code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
@@ -86,6 +97,7 @@ def decode_page(data: bytes, suffix: str, page: int | None, render_config: dict)
         "origin": "image-file",
         "vector_only": False,
         "stored_channels": channels,
+        "exif_turned": exif_turned,
     }
     return image, record
 
