@@ -198,6 +198,7 @@ def test_hf_shards_load_with_datasets_as_image_feature(tmp_path, monkeypatch):
     }
 
     import datasets  # a test dependency: never skipped
+
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))

@@ -1,6 +1,5 @@
 """The measured features of a candidate system, against hand-computed values."""
 
-
 import cv2
 import numpy as np
 import pytest
