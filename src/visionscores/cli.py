@@ -108,6 +108,11 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         if _report_failure(record, sys.stdout):
             return 0
         print(f"acquired {args.piece} ({record['origin']}): {record['bytes']} bytes")
+    elif args.stage == "acquired":
+        from visionscores.acquire.records import write_acquired
+
+        pieces = write_acquired(args.records, args.out)
+        print(f"{len(pieces)} of {len(args.records)} piece(s) have their PDF in place")
     elif args.stage == "enrich":
         from visionscores.acquire.stage import enrich
 
@@ -165,6 +170,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
             args.pages,
             args.out_dir,
             args.works,
+            args.records,
         )
         print(f"published {args.scenario}: {json.dumps(counts, sort_keys=True)}")
         if counts["failed_pieces"]:
@@ -239,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--repo-root", required=True)
     sub.add_argument("--out", required=True)
     sub.add_argument("--policy", required=True, help="JSON file of download settings")
+    sub = add_stage("acquired", "list the pieces whose PDF is in place, from their records")
+    sub.add_argument("--records", nargs="*", default=[], help="acquire record per piece")
+    sub.add_argument("--out", required=True, help="JSON file to write")
     sub = add_stage("enrich", "work-page metadata from IMSLP (key, opus, year, style)")
     sub.add_argument("--manifest", required=True)
     sub.add_argument("--scenario", required=True)
@@ -271,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--judged", nargs="*", default=[])
     sub.add_argument("--formatted", nargs="*", default=[])
     sub.add_argument("--pages", nargs="*", default=[], help="pages folder per piece")
+    sub.add_argument(
+        "--records", nargs="*", default=[], help="acquire record per piece (its failures)"
+    )
     sub.add_argument("--works", help="enrich's work-page metadata (JSON), if enabled")
     sub.add_argument("--out-dir", required=True)
 

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from visionscores.acquire.records import recorded_pieces
 from visionscores.dataset import METADATA_COLUMNS, METADATA_SCHEMA, write_csv, write_table
 from visionscores.fileio import (
     atomic_directory,
@@ -641,8 +642,13 @@ def export_dataset(
     out_dir: str | Path,
     params: Mapping[str, Any],
     sample_format: Mapping[str, Any] | None = None,
+    record_paths: Iterable[str | Path] = (),
 ) -> dict[str, Any]:
     """Splits, near-duplicates, shards and card of one scenario.
+
+    ``pages_dirs``: segment's pages folders of the pieces whose PDF was acquired;
+    ``record_paths``: the acquire records of every piece (a piece without pages folder
+    counts as a score file with no pages).
 
     ``params`` (config ``export``): ``split_fractions`` (split → share of works),
     ``split_seed``, ``near_duplicate_max_hamming`` (bits, of 64), ``rows_per_shard``.
@@ -664,7 +670,7 @@ def export_dataset(
 
     samples = read_rows(metadata_path)
     rejected = read_rows(rejected_path)
-    pages_per_piece = {}
+    pages_per_piece = dict.fromkeys(recorded_pieces(record_paths), 0)
     for pages_dir in pages_dirs:
         listing = read_page_listing(pages_dir)
         pages_per_piece[listing["piece_id"]] = len(listing["pages"])
@@ -727,7 +733,8 @@ def build_parser() -> argparse.ArgumentParser:
     dataset = commands.add_parser("dataset", help="splits, near-duplicates, shards, card")
     dataset.add_argument("--metadata", required=True, help="the scenario's metadata.parquet")
     dataset.add_argument("--rejected", required=True, help="the scenario's rejected.parquet")
-    dataset.add_argument("--pages", nargs="+", required=True, help="pages folder per piece")
+    dataset.add_argument("--pages", nargs="*", default=[], help="pages folder per piece")
+    dataset.add_argument("--records", nargs="*", default=[], help="acquire record per piece")
     dataset.add_argument("--dataset-dir", required=True, help="folder image_path is under")
     dataset.add_argument("--out-dir", required=True, help="where data/ and README.md go")
     dataset.add_argument("--params", type=_json_arg, default={}, help="config export, JSON")
@@ -747,6 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out_dir,
             args.params,
             args.format,
+            args.records,
         )
         print(f"exported: {json.dumps(counts, sort_keys=True)}")
     return 0

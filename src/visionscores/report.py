@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from visionscores.acquire.records import recorded_pieces
 from visionscores.fileio import read_gray, read_page_listing
 
 KEPT_COLOR_BGR = (40, 150, 40)
@@ -452,10 +453,13 @@ def build_report(
     gallery_per_reason: int = 4,
     overlay_pages: int = 6,
     sample_format: Mapping[str, Any] | None = None,
+    record_paths: Iterable[str | Path] = (),
 ) -> dict[str, int]:
     """Write every figure and table of the report into ``out_dir`` (see the module doc).
 
-    ``pages_dirs``: segment's pages folders, named by piece_id; ``thresholds``: config
+    ``pages_dirs``: segment's pages folders, named by piece_id (of the pieces whose PDF was
+    acquired); ``record_paths``: the acquire records of every piece (those without pages
+    folder count as score files without pages); ``thresholds``: config
     ``judge``; ``dataset_dir``: the folder the metadata's ``image_path`` is relative to
     (default: the metadata's folder); ``sample_format``: config ``format`` (the gallery's
     images are made as the samples are; default 128 x 512, fit). Returns counts for the log.
@@ -473,7 +477,14 @@ def build_report(
     samples = pq.read_table(metadata_path).to_pylist()
     rejected = pq.read_table(rejected_path).to_pylist()
     pages_dirs = [Path(path) for path in pages_dirs]
-    page_summaries = read_page_summaries(pages_dirs)
+    page_summaries = dict(
+        sorted(
+            (
+                {piece: [] for piece in recorded_pieces(record_paths)}
+                | read_page_summaries(pages_dirs)
+            ).items()
+        )
+    )
     judged = [
         row for path in sorted(map(str, judged_paths)) for row in pq.read_table(path).to_pylist()
     ]
@@ -540,6 +551,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--rejected", required=True, help="the scenario's rejected.parquet")
     parser.add_argument("--pages", nargs="*", default=[], help="segment's pages folder per piece")
     parser.add_argument("--judged", nargs="*", default=[], help="judge's parquet per piece")
+    parser.add_argument("--records", nargs="*", default=[], help="acquire record per piece")
     parser.add_argument("--thresholds", type=_json_arg, required=True, help="config judge")
     parser.add_argument("--out-dir", required=True, help="folder for figures and tables")
     parser.add_argument("--dataset-dir", help="folder image_path is relative to")
@@ -566,6 +578,7 @@ def run(args: argparse.Namespace) -> int:
         gallery_per_reason=args.gallery_per_reason,
         overlay_pages=args.overlay_pages,
         sample_format=args.format,
+        record_paths=args.records,
     )
     print(f"report figures: {json.dumps(counts, sort_keys=True)}")
     return 0

@@ -9,6 +9,7 @@ import yaml
 
 from visionscores import OUTPUTS_VERSION
 from visionscores.acquire.manifest import load_manifest
+from visionscores.acquire.records import drop_stale_records
 from visionscores.config import check_config
 
 REPO = Path(workflow.basedir)
@@ -33,6 +34,15 @@ if not PIECES:
     raise ValueError(f"{MANIFEST}: no row has scenario {SCENARIO!r}")
 
 DATASET = f"{RESULTS}/dataset/{SCENARIO}"
+
+# A record that no longer describes the PDF beside it (the PDF deleted, or placed or replaced
+# by hand since) is removed before anything is planned, so that the piece is acquired anew
+# and everything made from its PDF is made again. A dry run does it too, and shows that plan.
+for stale in drop_stale_records(f"{RESOURCES}/pdf/{piece}.json" for piece in PIECES):
+    print(
+        f"visionscores: {stale.with_suffix('.pdf')} changed since its record: acquired anew",
+        file=sys.stderr,
+    )
 
 
 wildcard_constraints:
@@ -134,6 +144,18 @@ def per_piece(pattern):
     return expand(pattern, piece=sorted(PIECES))
 
 
+def acquired_pieces():
+    """The scenario's pieces whose PDF is in place, as listed by the acquired checkpoint
+    (asking for them before it ran makes Snakemake plan it first)."""
+    with open(checkpoints.acquired.get().output.pieces, encoding="utf-8") as handle:
+        return json.load(handle)["pieces"]
+
+
+def per_acquired_piece(pattern):
+    """An input function: ``pattern`` expanded for every piece whose PDF is in place."""
+    return lambda wildcards: expand(pattern, piece=acquired_pieces())
+
+
 def works_metadata():
     """The enrich rule's output when config imslp.enrich is on (publish reads it), else []."""
     return (
@@ -146,20 +168,23 @@ def works_option(wildcards, input):
     return f"--works {shlex.quote(str(input.works))}" if input.works else ""
 
 
-def dataset_outputs():
+def dataset_outputs(wildcards):
     """Every file the dataset refers to, as targets of the default target (all): the tables,
-    and per piece its acquire record, pages, systems, judged and formatted tables and image
-    folder. A target deleted by hand is rebuilt with what depends on it; an intermediate
-    that is not a target would be taken as not needed while later outputs exist."""
-    per_piece_outputs = [
-        rules.acquire.output.record,
+    the acquire record of every piece, and per piece whose PDF is in place its pages,
+    systems, judged and formatted tables and image folder. A target deleted by hand is
+    rebuilt with what depends on it; an intermediate that is not a target would be taken as
+    not needed while later outputs exist."""
+    per_acquired_outputs = [
         *rules.segment.output,
         *rules.judge.output,
         rules.format.output.images,
         rules.format.output.samples,
     ]
-    return list(rules.publish.output) + [
-        path for pattern in per_piece_outputs for path in per_piece(pattern)
+    return [
+        *rules.publish.output,
+        *per_piece(rules.acquire.output.record),
+        rules.acquired.output.pieces,
+        *expand(per_acquired_outputs, piece=acquired_pieces()),
     ]
 
 
@@ -217,11 +242,12 @@ def auxiliary_image_options(wildcards, output):
     )
 
 
-def export_outputs():
-    """The hub folder, plus the full pages and native crops config export switches on."""
+def export_outputs(wildcards):
+    """The hub folder, plus the full pages and native crops config export switches on (of
+    the pieces whose PDF is in place)."""
     outputs = list(rules.export.output)
     for name in auxiliary_image_outputs():
-        outputs += per_piece(getattr(rules.format.output, name))
+        outputs += expand(getattr(rules.format.output, name), piece=acquired_pieces())
     return outputs
 
 
