@@ -16,6 +16,11 @@ from typing import Any
 from visionscores.fileio import write_json_atomic
 
 
+def partial_path(dest: Path) -> Path:
+    """Where an interrupted download of ``dest`` is kept for resumption (``x.pdf.part``)."""
+    return Path(dest).with_suffix(".pdf.part")
+
+
 def read_record(record_path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The acquire record at ``record_path``, or None when it is absent or unreadable."""
     try:
