@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from visionscores import OUTPUTS_VERSION
+from visionscores.acquire.host_state import HostState
 from visionscores.acquire.manifest import load_manifest
 from visionscores.acquire.records import drop_stale_records
 from visionscores.config import check_config
@@ -34,15 +35,6 @@ if not PIECES:
     raise ValueError(f"{MANIFEST}: no row has scenario {SCENARIO!r}")
 
 DATASET = f"{RESULTS}/dataset/{SCENARIO}"
-
-# A record that no longer describes the PDF beside it (the PDF deleted, or placed or replaced
-# by hand since) is removed before anything is planned, so that the piece is acquired anew
-# and everything made from its PDF is made again. A dry run does it too, and shows that plan.
-for stale in drop_stale_records(f"{RESOURCES}/pdf/{piece}.json" for piece in PIECES):
-    print(
-        f"visionscores: {stale.with_suffix('.pdf')} changed since its record: acquired anew",
-        file=sys.stderr,
-    )
 
 
 wildcard_constraints:
@@ -119,19 +111,38 @@ def download_policy():
     return json.dumps(policy, sort_keys=True, separators=(",", ":"))
 
 
-def announce_host_markers():
-    """Print the daily-cap and unreachable markers in force (resources/.pace) on the console."""
-    from visionscores.acquire.host_state import HostState
-
+def host_markers():
+    """The daily-cap and unreachable markers in force (resources/.pace)."""
     policy = json.loads(download_policy())
-    markers = HostState(
+    return HostState(
         policy["pace_dir"],
         policy["cap_pause_s"],
         policy["unreachable_pause_s"],
         policy["unreachable_after_failures"],
     ).markers()
-    for marker in markers:
-        print(f"visionscores: {marker.describe(policy['base_url'])}", file=sys.stderr)
+
+
+def announce_host_markers():
+    """Print the daily-cap and unreachable markers in force on the console."""
+    for marker in host_markers():
+        print(
+            f"visionscores: {marker.describe(config['imslp']['base_url'])}",
+            file=sys.stderr,
+        )
+
+
+# A stale record (its PDF deleted, placed or replaced by hand since, or its daily-cap or
+# unreachable pause over) is removed before anything is planned, so that the piece is
+# acquired anew and what is made from its PDF made again. A dry run does it too, and
+# shows that plan.
+for stale in drop_stale_records(
+    [f"{RESOURCES}/pdf/{piece}.json" for piece in PIECES],
+    {marker.host for marker in host_markers()},
+):
+    print(
+        f"visionscores: {stale} was stale: {stale.stem} is acquired anew",
+        file=sys.stderr,
+    )
 
 
 def piece_field(field):

@@ -1,5 +1,6 @@
-"""The acquire records of a scenario read together: which pieces have their PDF in place, and
-which records no longer describe the file beside them.
+"""The acquire records of a scenario read together, and the files beside them: which pieces
+have their PDF in place, and which records are stale (no longer describe the file beside
+them, or record a pause that is over).
 
 Light on purpose (JSON and the file system only): the workflow reads it when it starts, and
 the ``acquired`` job that lists a scenario's usable pieces imports nothing else.
@@ -9,11 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from visionscores.fileio import write_json_atomic
+
+#: Failure causes that say only that a host was not asked while a marker held for it (the
+#: daily cap, an unreachable host), nothing of the file itself.
+PAUSED_CAUSES = frozenset({"daily-cap", "host-unreachable"})
 
 
 def partial_path(dest: Path) -> Path:
@@ -52,11 +58,17 @@ def acquired_pieces(record_paths: Iterable[str | os.PathLike[str]]) -> list[str]
     return sorted(pieces)
 
 
-def stale_record(record_path: str | os.PathLike[str]) -> bool:
-    """True when the record at ``record_path`` (``x.json``) no longer describes the PDF
-    beside it (``x.pdf``): an ok record whose PDF is gone or has another size than its
-    ``bytes``, or any record older than the PDF (placed or replaced by hand since; the
-    acquire stage writes the PDF first, the record last).
+def stale_record(record_path: str | os.PathLike[str], paused_hosts: Collection[str]) -> bool:
+    """True when the record at ``record_path`` (``x.json``) is stale, so that the piece must
+    be acquired anew:
+
+    - an ok record whose PDF (``x.pdf``) is gone or has another size than its ``bytes``;
+    - any record older than the PDF beside it (placed or replaced by hand since; the acquire
+      stage writes the PDF first, the record last);
+    - a failure of a :data:`PAUSED_CAUSES` cause whose host (of its ``failed_url``) is not in
+      ``paused_hosts``, the hosts a daily-cap or unreachable marker still holds for: the
+      pause is over (or its marker was deleted), the host is asked again. A record naming
+      no host waits until no marker holds at all.
 
     Compares sizes and modification times only (no checksum), so that checking every piece
     of a scenario when the workflow starts costs a ``stat`` or two per piece.
@@ -66,6 +78,10 @@ def stale_record(record_path: str | os.PathLike[str]) -> bool:
     if record is None:
         return False
     ok = record.get("status") == "ok"
+    if not ok and (record.get("failure") or {}).get("cause") in PAUSED_CAUSES:
+        host = urlsplit(record.get("failed_url") or "").hostname
+        if (host not in paused_hosts) if host else not paused_hosts:
+            return True
     try:
         pdf = record_path.with_suffix(".pdf").stat()
     except FileNotFoundError:
@@ -75,10 +91,12 @@ def stale_record(record_path: str | os.PathLike[str]) -> bool:
     return ok and pdf.st_size != record.get("bytes")
 
 
-def drop_stale_records(record_paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def drop_stale_records(
+    record_paths: Iterable[str | os.PathLike[str]], paused_hosts: Collection[str]
+) -> list[Path]:
     """Remove every stale record (:func:`stale_record`) among ``record_paths``, so that the
     next run acquires those pieces anew; return the removed paths."""
-    removed = [Path(path) for path in record_paths if stale_record(path)]
+    removed = [Path(path) for path in record_paths if stale_record(path, paused_hosts)]
     for path in removed:
         path.unlink(missing_ok=True)
     return removed

@@ -164,7 +164,13 @@ def acquire(
             write_placement(pdf, piece, {"origin": "download", **fetched.sidecar()})
         record["status"] = "ok"
     except VisionscoresError as error:
-        record.update(status="failed", failure=failure_record(piece_id, "acquire", error))
+        # The URL that failed names the host whose marker (daily cap, unreachable) stopped
+        # the piece: once no marker holds for it, the workflow tries the piece again.
+        record.update(
+            status="failed",
+            failure=failure_record(piece_id, "acquire", error),
+            failed_url=getattr(error, "url", None),
+        )
     write_json_atomic(out_record, record)
     return record
 
