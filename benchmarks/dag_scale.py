@@ -1,11 +1,15 @@
 """How fast Snakemake plans a large scenario: a dry run over a generated manifest.
 
 Writes a manifest of ``--pieces`` rows (copies of the demo pieces under new ids) and times
-``snakemake --dry-run`` on it, then prints the number of jobs planned and the seconds.
-With ``--run``, it then builds the whole scenario and times what a user meets next: a run
-with nothing left to do, and a dry run over the finished outputs.
+``snakemake --dry-run`` on it, then prints the number of jobs planned and the seconds. Before
+anything is acquired, only the acquire jobs and the scenario's jobs are planned: which
+pieces get segment, judge and format jobs is known after the ``acquired`` checkpoint. With
+``--acquire``, it then acquires every piece (the checkpoint included) and times the dry run
+that plans every later job, which is what the checkpoint's re-planning costs in a run. With
+``--run``, it then builds the whole scenario and times what a user meets next: a run with
+nothing left to do, and a dry run over the finished outputs.
 
-    python benchmarks/dag_scale.py --pieces 1000 [--run --cores 2] [--out FILE]
+    python benchmarks/dag_scale.py --pieces 1000 [--acquire] [--run --cores 2] [--out FILE]
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ def planned_jobs(output: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pieces", type=int, default=1000)
+    parser.add_argument(
+        "--acquire", action="store_true", help="also acquire every piece, then time a dry run"
+    )
     parser.add_argument("--run", action="store_true", help="also build it, then time reruns")
     parser.add_argument("--cores", type=int, default=2, help="cores of the build (--run)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -76,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("dry run, nothing built", planned_jobs(output), seconds))
     seconds, output = snakemake(workdir, "--dry-run", "--quiet")
     rows.append(("dry run, nothing built, --quiet", "", seconds))
+    if args.acquire or args.run:
+        acquired = "results/acquired/scale.json"
+        seconds, output = snakemake(workdir, "--cores", str(args.cores), acquired, "--quiet")
+        rows.append((f"acquire every piece, --cores {args.cores}", "", seconds))
+        seconds, output = snakemake(workdir, "--dry-run")
+        rows.append(("dry run, every piece acquired", planned_jobs(output), seconds))
     if args.run:
         seconds, output = snakemake(workdir, "--cores", str(args.cores), "--quiet")
         rows.append((f"build, --cores {args.cores}", "", seconds))

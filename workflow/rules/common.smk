@@ -131,18 +131,24 @@ def announce_host_markers():
         )
 
 
-# A stale record (its PDF deleted, placed or replaced by hand since, or its daily-cap or
-# unreachable pause over) is removed before anything is planned, so that the piece is
-# acquired anew and what is made from its PDF made again. A dry run does it too, and
-# shows that plan.
-for stale in drop_stale_records(
-    [f"{RESOURCES}/pdf/{piece}.json" for piece in PIECES],
-    {marker.host for marker in host_markers()},
-):
-    print(
-        f"visionscores: {stale} was stale: {stale.stem} is acquired anew",
-        file=sys.stderr,
-    )
+def drop_stale_records_of_scenario():
+    """Remove the scenario's stale records (their PDF deleted, placed or replaced by hand
+    since, or their daily-cap or unreachable pause over), so that those pieces are acquired
+    anew and what is made from their PDF made again; say so on the console."""
+    records = [f"{RESOURCES}/pdf/{piece}.json" for piece in PIECES]
+    paused_hosts = {marker.host for marker in host_markers()}
+    for stale in drop_stale_records(records, paused_hosts):
+        print(
+            f"visionscores: {stale} was stale: {stale.stem} is acquired anew",
+            file=sys.stderr,
+        )
+
+
+# Before anything is planned; a dry run does it too, and shows that plan. Only by the
+# process that plans: a job re-reading the workflow (a cluster job) must not remove a
+# record the run still relies on.
+if workflow.is_main_process:
+    drop_stale_records_of_scenario()
 
 
 def piece_field(field):
