@@ -46,8 +46,10 @@ rule acquire:
 # acquired: the scenario's pieces whose PDF is in place, once every piece was tried. A
 # checkpoint: only these pieces get segment, judge and format jobs, while a piece that failed
 # at acquire goes straight to publish's failures table (its record says why). One checkpoint
-# for the scenario, not one per piece: Snakemake re-plans the whole DAG after each checkpoint
-# job, which per piece costs O(pieces^2) (benchmarks/results/dag_scale.md).
+# for the scenario, not one per piece: Snakemake re-plans the DAG after each checkpoint job,
+# once per piece a cost growing with the square of the pieces. The rules reading the list
+# (per_acquired_piece) also take it as a plain input, so that they are re-planned whenever
+# it is made again.
 checkpoint acquired:
     input:
         records=per_piece(rules.acquire.output.record),
