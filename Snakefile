@@ -21,8 +21,8 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        dataset_outputs(),
-        export_outputs(),
+        dataset_outputs,
+        export_outputs,
         report_outputs(),
 
 

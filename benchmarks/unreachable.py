@@ -4,9 +4,11 @@ Writes a manifest of ``--pieces`` rows fetched from IMSLP by file index, points
 ``imslp.base_url`` at a host that cannot be reached (a name under ``.invalid``, which never
 resolves, or a loopback port nothing listens on), and runs real Snakemake on it: the acquire
 jobs of every piece (their records as targets), and with ``--whole`` the whole workflow. It
-reports the wall time, how many pieces failed with cause ``host-unreachable`` (read from the
-acquire records, and from ``failures.csv`` after the whole workflow), and how often the
-console gave the unreachable-host notice.
+reports the wall time, the CPU time of Snakemake and its jobs together (what an idle machine
+would spend, whatever else runs on this one), how many pieces failed with cause
+``host-unreachable`` (read from the acquire records, and from ``failures.csv`` after the
+whole workflow), how many segment jobs ran (none: a failed piece has no later stage), and how
+often the console gave the unreachable-host notice.
 
     python benchmarks/unreachable.py --pieces 200 --cores 2 [--whole] [--out FILE]
 """
@@ -17,6 +19,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -53,11 +56,17 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
+def children_cpu_s() -> float:
+    """CPU seconds (user and system) of this process's finished children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(
     workdir: Path, base_url: str, host: str, cores: int, whole: bool
-) -> tuple[float, int, int, int]:
-    """Run the scenario (its acquire jobs, or the whole workflow); (wall seconds, pieces,
-    pieces failed host-unreachable, notices on the console)."""
+) -> tuple[float, float, int, int, int, int]:
+    """Run the scenario (its acquire jobs, or the whole workflow); (wall seconds, CPU
+    seconds, pieces, pieces failed host-unreachable, segment jobs, notices on the console)."""
     (workdir / "offline.yaml").write_text(
         "scenario: offline\n"
         f"scenarios: {{offline: {workdir / 'offline.csv'}}}\n"
@@ -74,9 +83,9 @@ def run(
         "--directory", str(workdir), *targets, "--cores", str(cores),
         "--configfile", str(workdir / "offline.yaml"),
     ]  # fmt: skip
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), children_cpu_s()
     completed = subprocess.run(command, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, children_cpu_s() - cpu_before
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
         raise SystemExit(output[-4000:])
@@ -89,7 +98,9 @@ def run(
             for target in targets
         ]
     unreachable = causes.count("host-unreachable")
-    return seconds, len(piece_ids), unreachable, output.count("Check the network connection")
+    segment_jobs = len(list((workdir / "results/benchmarks/segment").glob("*.tsv")))
+    notices = output.count("Check the network connection")
+    return seconds, cpu_seconds, len(piece_ids), unreachable, segment_jobs, notices
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         ("name does not resolve", "http://imslp.invalid", "imslp.invalid"),
         ("port refuses connections", closed_port_url(), "127.0.0.1"),
     ]
+    load_at_start = os.getloadavg()[0]
     rows = []
     for whole in (False, True) if args.whole else (False,):
         what = "whole workflow (failures.csv)" if whole else "acquire jobs (records)"
@@ -120,17 +132,20 @@ def main(argv: list[str] | None = None) -> int:
         f"(`--cores {args.cores}`), `imslp.base_url` on a host that cannot be reached; default "
         "config otherwise (3 failed connections in a row mark a host unreachable).",
         "",
-        "| host | run | wall (s) | pieces | failed host-unreachable | console notices |",
-        "|---|---|---:|---:|---:|---:|",
+        "| host | run | wall (s) | CPU (s) | pieces | failed host-unreachable | segment jobs "
+        "| console notices |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {label} | {what} | {seconds:.1f} | {pieces} | {unreachable} | {notices} |"
-        for label, what, seconds, pieces, unreachable, notices in rows
+        f"| {label} | {what} | {seconds:.1f} | {cpu:.1f} | {pieces} | {unreachable} "
+        f"| {segments} | {notices} |"
+        for label, what, seconds, cpu, pieces, unreachable, segments, notices in rows
     ]
     # Other work on the machine slows every job: say how busy it was.
     lines += [
         "",
-        f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.",
+        f"Load average (1 min) at the start: {load_at_start:.1f}, at the end: "
+        f"{os.getloadavg()[0]:.1f}, on {os.cpu_count()} CPUs.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

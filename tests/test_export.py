@@ -274,7 +274,7 @@ def test_export_keeps_near_duplicates_in_one_split_and_is_byte_identical(tmp_pat
     outputs = []
     for name in ("one", "two"):
         counts = export_stage.export_dataset(
-            metadata, rejected, pages_dirs, dataset_dir, tmp_path / name, params, FORMAT
+            metadata, rejected, pages_dirs, dataset_dir, tmp_path / name, params, FORMAT, []
         )
         outputs.append(
             {

@@ -164,6 +164,7 @@ def test_build_report_writes_every_figure_deterministically(tmp_path):
             gallery_per_reason=2,
             overlay_pages=2,
             sample_format=FORMAT,
+            record_paths=[],
         )
         files = sorted(p for p in (tmp_path / name).rglob("*") if p.is_file())
         outputs.append({p.relative_to(tmp_path / name).as_posix(): p.read_bytes() for p in files})

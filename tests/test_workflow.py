@@ -242,10 +242,29 @@ def test_deleted_outputs_are_rebuilt_with_what_depends_on_them(demo_run):
     assert scheduled_jobs(snakemake(demo_run, "--dry-run")) == {}
 
 
+def test_a_deleted_pdf_is_copied_again_with_what_depends_on_it(demo_run):
+    """A placed PDF of a local source, deleted by hand, is copied from the repository again
+    (byte for byte, no download) and its piece made again; nothing else reruns."""
+    piece = "schumann-dichterliebe-02"
+    pdf = demo_run / f"resources/pdf/{piece}.pdf"
+    images = demo_run / f"results/dataset/demo/images/{piece}"
+    images_before = {path.name: path.read_bytes() for path in images.iterdir()}
+    pdf.unlink()
+    jobs = scheduled_jobs(snakemake(demo_run, "--dry-run"))
+    per_piece = {"acquire": 1, "acquired": 1, "segment": 1, "judge": 1, "format": 1}
+    assert jobs == per_piece | AFTER_FORMAT
+    snakemake(demo_run, "--cores", "2")
+    assert pdf.read_bytes() == (REPO / f"demo/pdf/{piece}.pdf").read_bytes()
+    record = json.loads(pdf.with_suffix(".json").read_text())
+    assert (record["status"], record["origin"]) == ("ok", "repository")
+    assert {path.name: path.read_bytes() for path in images.iterdir()} == images_before
+    assert scheduled_jobs(snakemake(demo_run, "--dry-run")) == {}
+
+
 def test_every_job_leaves_its_benchmark(demo_run):
     benchmarks = demo_run / "results/benchmarks"
     per_scenario = {path.parent.name for path in benchmarks.glob("*/demo.tsv")}
-    assert per_scenario == {"publish", "export", "report"}
+    assert per_scenario == {"acquired", "publish", "export", "report"}
     for stage in ("acquire", "segment", "judge", "format"):
         assert len(list((benchmarks / stage).glob("*.tsv"))) == PIECES, stage
 

@@ -107,6 +107,14 @@ def _stage_acquire(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stage_acquired(args: argparse.Namespace) -> int:
+    from visionscores.acquire.records import write_acquired
+
+    pieces = write_acquired(args.records, args.out)
+    print(f"{len(pieces)} of {len(args.records)} piece(s) have their PDF in place")
+    return 0
+
+
 def _stage_enrich(args: argparse.Namespace) -> int:
     from visionscores.acquire.stage import enrich
 
@@ -171,6 +179,7 @@ def _stage_publish(args: argparse.Namespace) -> int:
         args.pages,
         args.out_dir,
         args.works,
+        args.records,
     )
     print(f"published {args.scenario}: {json.dumps(counts, sort_keys=True)}")
     if counts["failed_pieces"]:
@@ -193,6 +202,7 @@ def _stage_export(args: argparse.Namespace) -> int:
         args.out_dir,
         args.params,
         args.format,
+        args.records,
     )
     print(f"exported: {json.dumps(counts, sort_keys=True)}")
     return 0
@@ -214,6 +224,7 @@ def _stage_report(args: argparse.Namespace) -> int:
         gallery_per_reason=args.gallery_per_reason,
         overlay_pages=args.overlay_pages,
         sample_format=args.format,
+        record_paths=args.records,
     )
     print(f"report figures: {json.dumps(counts, sort_keys=True)}")
     return 0
@@ -282,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--repo-root", required=True)
     sub.add_argument("--out", required=True)
     sub.add_argument("--policy", required=True, help="JSON file of download settings")
+    sub = add_stage(
+        "acquired", _stage_acquired, "list the pieces whose PDF is in place, from their records"
+    )
+    sub.add_argument("--records", nargs="*", default=[], help="acquire record per piece")
+    sub.add_argument("--out", required=True, help="JSON file to write")
     sub = add_stage("enrich", _stage_enrich, "work-page metadata from IMSLP (key, opus, year)")
     sub.add_argument("--manifest", required=True)
     sub.add_argument("--scenario", required=True)
@@ -314,12 +330,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--judged", nargs="*", default=[])
     sub.add_argument("--formatted", nargs="*", default=[])
     sub.add_argument("--pages", nargs="*", default=[], help="pages folder per piece")
+    sub.add_argument(
+        "--records", nargs="*", default=[], help="acquire record per piece (its failures)"
+    )
+    sub.add_argument("--records", nargs="*", default=[], help="acquire record per piece")
     sub.add_argument("--works", help="enrich's work-page metadata (JSON), if enabled")
     sub.add_argument("--out-dir", required=True)
     sub = add_stage("export", _stage_export, "splits, near-duplicates, hub shards and card")
     sub.add_argument("--metadata", required=True, help="the scenario's metadata.parquet")
     sub.add_argument("--rejected", required=True, help="the scenario's rejected.parquet")
-    sub.add_argument("--pages", nargs="+", required=True, help="pages folder per piece")
+    sub.add_argument("--pages", nargs="*", default=[], help="pages folder per piece")
+    sub.add_argument("--records", nargs="*", default=[], help="acquire record per piece")
     sub.add_argument("--dataset-dir", required=True, help="folder image_path is under")
     sub.add_argument("--out-dir", required=True, help="where data/ and README.md go")
     sub.add_argument("--params", type=_json_arg, required=True, help="config export, JSON")
@@ -329,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--rejected", required=True, help="the scenario's rejected.parquet")
     sub.add_argument("--pages", nargs="*", default=[], help="segment's pages folder per piece")
     sub.add_argument("--judged", nargs="*", default=[], help="judge's parquet per piece")
+    sub.add_argument("--records", nargs="*", default=[], help="acquire record per piece")
     sub.add_argument("--thresholds", type=_json_arg, required=True, help="config judge, JSON")
     sub.add_argument("--out-dir", required=True, help="folder for figures and tables")
     sub.add_argument("--dataset-dir", required=True, help="folder image_path is relative to")

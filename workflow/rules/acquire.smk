@@ -6,6 +6,7 @@
 # per-host pacing lock (resources/.pace) is most reliable on one machine.
 localrules:
     acquire,
+    acquired,
     enrich,
     todo,
 
@@ -40,6 +41,31 @@ rule acquire:
         " --repo-root {params.repo:q} --out {output.record:q} --policy {params.policy:q}"
         # Standard error (waits, unreachable hosts, the daily cap) also reaches the console.
         " > {log:q} 2> >(tee -a {log:q} >&2)"
+
+
+# acquired: the scenario's pieces whose PDF is in place, once every piece was tried. A
+# checkpoint: only these pieces get segment, judge and format jobs, while a piece that failed
+# at acquire goes straight to publish's failures table (its record says why). One checkpoint
+# for the scenario, not one per piece: Snakemake re-plans the DAG after each checkpoint job,
+# once per piece a cost growing with the square of the pieces. The rules reading the list
+# (per_acquired_piece) also take it as a plain input, so that they are re-planned whenever
+# it is made again.
+checkpoint acquired:
+    input:
+        records=per_piece(rules.acquire.output.record),
+    output:
+        pieces=f"{RESULTS}/acquired/{SCENARIO}.json",
+    log:
+        f"{RESULTS}/logs/acquired/{SCENARIO}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/acquired/{SCENARIO}.tsv"
+    conda:
+        "../../envs/visionscores.yaml"
+    resources:
+        mem_mb=200,
+    shell:
+        "visionscores stage acquired --records {input.records:q} --out {output.pieces:q}"
+        " > {log:q} 2>&1"
 
 
 # enrich (optional, imslp.enrich): work-page metadata (key, opus, year, style,

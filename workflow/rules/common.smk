@@ -8,7 +8,9 @@ from pathlib import Path
 import yaml
 
 from visionscores import OUTPUTS_VERSION
+from visionscores.acquire.host_state import HostState
 from visionscores.acquire.manifest import load_manifest
+from visionscores.acquire.records import drop_stale_records
 from visionscores.config import check_config
 
 REPO = Path(workflow.basedir)
@@ -109,19 +111,44 @@ def download_policy():
     return json.dumps(policy, sort_keys=True, separators=(",", ":"))
 
 
-def announce_host_markers():
-    """Print the daily-cap and unreachable markers in force (resources/.pace) on the console."""
-    from visionscores.acquire.host_state import HostState
-
+def host_markers():
+    """The daily-cap and unreachable markers in force (resources/.pace)."""
     policy = json.loads(download_policy())
-    markers = HostState(
+    return HostState(
         policy["pace_dir"],
         policy["cap_pause_s"],
         policy["unreachable_pause_s"],
         policy["unreachable_after_failures"],
     ).markers()
-    for marker in markers:
-        print(f"visionscores: {marker.describe(policy['base_url'])}", file=sys.stderr)
+
+
+def announce_host_markers():
+    """Print the daily-cap and unreachable markers in force on the console."""
+    for marker in host_markers():
+        print(
+            f"visionscores: {marker.describe(config['imslp']['base_url'])}",
+            file=sys.stderr,
+        )
+
+
+def drop_stale_records_of_scenario():
+    """Remove the scenario's stale records (their PDF deleted, placed or replaced by hand
+    since, or their daily-cap or unreachable pause over), so that those pieces are acquired
+    anew and what is made from their PDF made again; say so on the console."""
+    records = [f"{RESOURCES}/pdf/{piece}.json" for piece in PIECES]
+    paused_hosts = {marker.host for marker in host_markers()}
+    for stale in drop_stale_records(records, paused_hosts):
+        print(
+            f"visionscores: {stale} was stale: {stale.stem} is acquired anew",
+            file=sys.stderr,
+        )
+
+
+# Before anything is planned; a dry run does it too, and shows that plan. Only by the
+# process that plans: a job re-reading the workflow (a cluster job) must not remove a
+# record the run still relies on.
+if workflow.is_main_process:
+    drop_stale_records_of_scenario()
 
 
 def piece_field(field):
@@ -132,6 +159,18 @@ def piece_field(field):
 def per_piece(pattern):
     """``pattern`` expanded for every piece of the scenario."""
     return expand(pattern, piece=sorted(PIECES))
+
+
+def acquired_pieces():
+    """The scenario's pieces whose PDF is in place, as listed by the acquired checkpoint
+    (asking for them before it ran makes Snakemake plan it first)."""
+    with open(checkpoints.acquired.get().output.pieces, encoding="utf-8") as handle:
+        return json.load(handle)["pieces"]
+
+
+def per_acquired_piece(pattern):
+    """An input function: ``pattern`` expanded for every piece whose PDF is in place."""
+    return lambda wildcards: expand(pattern, piece=acquired_pieces())
 
 
 def works_metadata():
@@ -146,20 +185,23 @@ def works_option(wildcards, input):
     return f"--works {shlex.quote(str(input.works))}" if input.works else ""
 
 
-def dataset_outputs():
+def dataset_outputs(wildcards):
     """Every file the dataset refers to, as targets of the default target (all): the tables,
-    and per piece its acquire record, pages, systems, judged and formatted tables and image
-    folder. A target deleted by hand is rebuilt with what depends on it; an intermediate
-    that is not a target would be taken as not needed while later outputs exist."""
-    per_piece_outputs = [
-        rules.acquire.output.record,
+    the acquire record of every piece, and per piece whose PDF is in place its pages,
+    systems, judged and formatted tables and image folder. A target deleted by hand is
+    rebuilt with what depends on it; an intermediate that is not a target would be taken as
+    not needed while later outputs exist."""
+    per_acquired_outputs = [
         *rules.segment.output,
         *rules.judge.output,
         rules.format.output.images,
         rules.format.output.samples,
     ]
-    return list(rules.publish.output) + [
-        path for pattern in per_piece_outputs for path in per_piece(pattern)
+    return [
+        *rules.publish.output,
+        *per_piece(rules.acquire.output.record),
+        rules.acquired.output.pieces,
+        *expand(per_acquired_outputs, piece=acquired_pieces()),
     ]
 
 
@@ -217,11 +259,12 @@ def auxiliary_image_options(wildcards, output):
     )
 
 
-def export_outputs():
-    """The hub folder, plus the full pages and native crops config export switches on."""
+def export_outputs(wildcards):
+    """The hub folder, plus the full pages and native crops config export switches on (of
+    the pieces whose PDF is in place)."""
     outputs = list(rules.export.output)
     for name in auxiliary_image_outputs():
-        outputs += per_piece(getattr(rules.format.output, name))
+        outputs += expand(getattr(rules.format.output, name), piece=acquired_pieces())
     return outputs
 
 

@@ -32,9 +32,11 @@ rule format:
 rule publish:
     input:
         manifest=MANIFEST,
-        judged=per_piece(rules.judge.output.judged),
-        samples=per_piece(rules.format.output.samples),
-        pages=per_piece(rules.segment.output.pages),
+        records=per_piece(rules.acquire.output.record),
+        acquired=rules.acquired.output.pieces,
+        judged=per_acquired_piece(rules.judge.output.judged),
+        samples=per_acquired_piece(rules.format.output.samples),
+        pages=per_acquired_piece(rules.segment.output.pages),
         works=works_metadata(),
     output:
         metadata=f"{DATASET}/metadata.parquet",
@@ -59,6 +61,7 @@ rule publish:
         works=works_option,
     shell:
         "visionscores stage publish --scenario {params.scenario} --manifest {input.manifest:q}"
-        " --judged {input.judged:q} --formatted {input.samples:q} --pages {input.pages:q}"
+        " --records {input.records:q} --judged {input.judged:q}"
+        " --formatted {input.samples:q} --pages {input.pages:q}"
         " --out-dir {params.out_dir:q} {params.works}"
         " > {log:q} 2>&1"

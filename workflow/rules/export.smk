@@ -19,8 +19,10 @@ rule export:
     input:
         metadata=rules.publish.output.metadata,
         rejected=rules.publish.output.rejected,
-        images=per_piece(rules.format.output.images),
-        pages=per_piece(rules.segment.output.pages),
+        records=per_piece(rules.acquire.output.record),
+        acquired=rules.acquired.output.pieces,
+        images=per_acquired_piece(rules.format.output.images),
+        pages=per_acquired_piece(rules.segment.output.pages),
     output:
         data=directory(f"{DATASET}/hub/data"),
         card=f"{DATASET}/hub/README.md",
@@ -42,6 +44,6 @@ rule export:
         out_dir=lambda wildcards, output: Path(output.card).parent,
     shell:
         "visionscores stage export --metadata {input.metadata:q}"
-        " --rejected {input.rejected:q} --pages {input.pages:q}"
+        " --rejected {input.rejected:q} --pages {input.pages:q} --records {input.records:q}"
         " --dataset-dir {params.dataset_dir:q} --out-dir {params.out_dir:q}"
         " --params {params.export:q} --format {params.format:q} > {log:q} 2>&1"

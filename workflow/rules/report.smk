@@ -10,8 +10,10 @@ rule report_figures:
     input:
         metadata=rules.publish.output.metadata,
         rejected=rules.publish.output.rejected,
-        pages=per_piece(rules.segment.output.pages),
-        judged=per_piece(rules.judge.output.judged),
+        pages=per_acquired_piece(rules.segment.output.pages),
+        judged=per_acquired_piece(rules.judge.output.judged),
+        records=per_piece(rules.acquire.output.record),
+        acquired=rules.acquired.output.pieces,
     output:
         funnel=report(
             f"{REPORT}/funnel.png",
@@ -89,7 +91,7 @@ rule report_figures:
         overlay_pages=REPORT_SETTINGS["overlay_pages"],
     shell:
         "visionscores stage report --metadata {input.metadata:q} --rejected {input.rejected:q}"
-        " --pages {input.pages:q} --judged {input.judged:q}"
+        " --pages {input.pages:q} --judged {input.judged:q} --records {input.records:q}"
         " --thresholds {params.thresholds:q} --dataset-dir {params.dataset_dir:q}"
         " --out-dir {params.out_dir:q} --seed {params.seed}"
         " --contact-sheet {params.contact_sheet} --gallery-per-reason {params.gallery_per_reason}"

@@ -38,7 +38,8 @@ from visionscores.acquire.errors import (
 from visionscores.acquire.http import GZIP_MAGIC, Answer, HttpClient, Transient, read_text
 from visionscores.acquire.notices import notice
 from visionscores.acquire.pacing import HostSlot
-from visionscores.acquire.policy import DownloadPolicy
+from visionscores.acquire.policy import DownloadPolicy, image_from_index_url
+from visionscores.acquire.records import partial_path
 from visionscores.fileio import atomic_path, sha256_of, write_json_atomic
 
 _CHUNK_BYTES = 64 * 1024
@@ -83,18 +84,6 @@ class FetchRecord:
 def sidecar_path(dest: Path) -> Path:
     """Where the provenance sidecar of ``dest`` lives (``x.pdf`` -> ``x.json``)."""
     return Path(dest).with_suffix(".json")
-
-
-def partial_path(dest: Path) -> Path:
-    """Where an interrupted download of ``dest`` is kept for resumption (``x.pdf.part``)."""
-    return Path(dest).with_suffix(".pdf.part")
-
-
-def image_from_index_url(base_url: str, file_index: str) -> str:
-    """The IMSLP entry URL for a file index; leading zeros are kept as written."""
-    if not re.fullmatch(r"\d+", file_index):
-        raise ValueError(f"an IMSLP file index is all digits, got {file_index!r}")
-    return f"{base_url.rstrip('/')}/wiki/Special:ImagefromIndex/{file_index}"
 
 
 @dataclass

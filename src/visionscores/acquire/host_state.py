@@ -29,7 +29,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from visionscores.acquire.errors import AcquireError, DailyLimitError, HostUnreachableError
 from visionscores.acquire.pacing import safe_host_name
+from visionscores.acquire.policy import DownloadPolicy
 
 #: Marker kinds and the failure cause each gives the pieces it stops.
 MARKER_CAUSES = {"cap": "daily-cap", "unreachable": "host-unreachable"}
@@ -68,6 +70,21 @@ class Marker:
     @property
     def until_text(self) -> str:
         return datetime.fromtimestamp(self.until, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    def stop_reason(self) -> tuple[type[AcquireError], str, str]:
+        """Why a request this marker stops is not sent: the error class, its cause and what
+        happened (one clause)."""
+        if self.kind == "cap":
+            what = (
+                f"IMSLP's daily limit of free downloads was reached ({self.host} sent its "
+                f"'Subscribe' page); no download is tried until {self.until_text}"
+            )
+            return DailyLimitError, "daily-cap", what
+        what = (
+            f"{self.host} cannot be reached ({self.error}); no request is sent to it until "
+            f"{self.until_text}. Check the network or config imslp.base_url"
+        )
+        return HostUnreachableError, "host-unreachable", what
 
     def describe(self, base_url: str = "") -> str:
         """The console notice: what happened, until when, what to check, the browser path."""
@@ -183,3 +200,13 @@ def _write_atomic(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)
+
+
+def host_state_of(policy: DownloadPolicy) -> HostState:
+    """The markers of ``policy``'s pacing folder, with its pauses."""
+    return HostState(
+        policy.pace_dir,
+        policy.cap_pause_s,
+        policy.unreachable_pause_s,
+        policy.unreachable_after_failures,
+    )

@@ -41,10 +41,8 @@ from typing import TypeVar
 from visionscores.acquire.errors import (
     AcquireError,
     ConnectionFailedError,
-    DailyLimitError,
     FetchTimeoutError,
     HostNotAllowedError,
-    HostUnreachableError,
     HttpStatusError,
     NotFoundError,
     RateLimitedError,
@@ -53,7 +51,7 @@ from visionscores.acquire.errors import (
     TruncatedError,
     acquire_error,
 )
-from visionscores.acquire.host_state import HostState, Marker
+from visionscores.acquire.host_state import Marker, host_state_of
 from visionscores.acquire.notices import notice
 from visionscores.acquire.pacing import HostPacer, HostSlot
 from visionscores.acquire.policy import DownloadPolicy
@@ -407,17 +405,7 @@ class HttpClient:
 
     def stopped_by(self, marker: Marker, url: str) -> AcquireError:
         """The error of a piece stopped by ``marker`` (nothing was sent for it)."""
-        if marker.kind == "cap":
-            what = (
-                f"IMSLP's daily limit of free downloads was reached ({marker.host} sent its "
-                f"'Subscribe' page); no download is tried until {marker.until_text}"
-            )
-            return self.fail(DailyLimitError, "daily-cap", what, url, "")
-        what = (
-            f"{marker.host} cannot be reached ({marker.error}); no request is sent to it until "
-            f"{marker.until_text}. Check the network or config imslp.base_url"
-        )
-        return self.fail(HostUnreachableError, "host-unreachable", what, url, "")
+        return self.fail(*marker.stop_reason(), url, "")
 
     def _rate_limited(self, answer: Answer, slot: HostSlot) -> None:
         wait_s = parse_retry_after(answer.headers.get("Retry-After"))
@@ -432,16 +420,6 @@ class HttpClient:
         # The wait applies to every process using this host, not just this request.
         slot.defer(wait_s if wait_s is not None else backoff_s(self.policy, self.retries_used + 1))
         raise Transient("rate-limited", "the server kept answering HTTP 429", answer.url)
-
-
-def host_state_of(policy: DownloadPolicy) -> HostState:
-    """The markers of ``policy``'s pacing folder, with its pauses."""
-    return HostState(
-        policy.pace_dir,
-        policy.cap_pause_s,
-        policy.unreachable_pause_s,
-        policy.unreachable_after_failures,
-    )
 
 
 def fetch_text(url: str, policy: DownloadPolicy, what: str = "metadata") -> str:

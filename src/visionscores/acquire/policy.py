@@ -108,3 +108,10 @@ class DownloadPolicy:
         return any(
             host == allowed or host.endswith("." + allowed) for allowed in self.allowed_hosts
         )
+
+
+def image_from_index_url(base_url: str, file_index: str) -> str:
+    """The IMSLP entry URL for a file index; leading zeros are kept as written."""
+    if not re.fullmatch(r"\d+", file_index):
+        raise ValueError(f"an IMSLP file index is all digits, got {file_index!r}")
+    return f"{base_url.rstrip('/')}/wiki/Special:ImagefromIndex/{file_index}"

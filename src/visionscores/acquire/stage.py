@@ -11,12 +11,13 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from visionscores.acquire.download import fetch_pdf, partial_path
-from visionscores.acquire.http import fetch_text
+from visionscores.acquire.errors import acquire_error
+from visionscores.acquire.host_state import host_state_of
 from visionscores.acquire.manifest import read_manifest_rows, source_kind
-from visionscores.acquire.policy import DownloadPolicy
-from visionscores.acquire.work_pages import enrich_work_pages
+from visionscores.acquire.policy import DownloadPolicy, image_from_index_url
+from visionscores.acquire.records import partial_path
 from visionscores.errors import VisionscoresError, failure_record
 from visionscores.fileio import atomic_path, read_json, sha256_of, write_json_atomic
 
@@ -139,6 +140,12 @@ def acquire(
             placed_by = present.pop("origin", "hand")
             record.update(present, origin="present", placed_by=placed_by)
         else:
+            policy = DownloadPolicy(**download)
+            _stop_if_host_blocked(piece_id, source, record["file_index"], policy)
+            # Imported only for a download (HTTP, TLS): a job that copies, finds its PDF in
+            # place, or meets a host marker starts faster without them.
+            from visionscores.acquire.download import fetch_pdf
+
             # A partial download is resumed only for the source it was started for.
             partial_identity = _partial_identity_path(pdf)
             if read_json_or_none(partial_identity) != source_identity(piece):
@@ -150,22 +157,44 @@ def acquire(
                 file_index=None if source else record["file_index"],
                 url=source or None,
                 expected_sha256=(piece.get("sha256") or "").lower() or None,
-                policy=DownloadPolicy(**download),
+                policy=policy,
             )
             partial_identity.unlink(missing_ok=True)
             record.update(fetched.sidecar(), origin="download")
             write_placement(pdf, piece, {"origin": "download", **fetched.sidecar()})
         record["status"] = "ok"
     except VisionscoresError as error:
-        record.update(status="failed", failure=failure_record(piece_id, "acquire", error))
+        # The URL that failed names the host whose marker (daily cap, unreachable) stopped
+        # the piece: once no marker holds for it, the workflow tries the piece again.
+        record.update(
+            status="failed",
+            failure=failure_record(piece_id, "acquire", error),
+            failed_url=getattr(error, "url", None),
+        )
     write_json_atomic(out_record, record)
     return record
+
+
+def _stop_if_host_blocked(
+    piece_id: str, url: str, file_index: str | None, policy: DownloadPolicy
+) -> None:
+    """Raise the error a download would meet when a daily-cap or unreachable marker holds
+    for its host, before anything of the download is started (the client checks the
+    markers again under the host's lock)."""
+    url = url or image_from_index_url(policy.base_url, file_index or "")
+    marker = host_state_of(policy).blocking(urlsplit(url).hostname or "")
+    if marker:
+        error_class, cause, what = marker.stop_reason()
+        raise acquire_error(error_class, piece_id, cause, what, url, "")
 
 
 def enrich(
     manifest_path: Path, scenario: str, policy: Mapping[str, Any], cache_dir: Path, out: Path
 ) -> dict[str, dict[str, str]]:
     """Fetch (once, cached) the IMSLP work-page metadata of a scenario's pieces."""
+    from visionscores.acquire.http import fetch_text
+    from visionscores.acquire.work_pages import enrich_work_pages
+
     rows = read_manifest_rows(manifest_path).values()
     download_policy = DownloadPolicy(**policy)
     works = enrich_work_pages(

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from visionscores.acquire.records import recorded_pieces
 from visionscores.export.card import summarize, write_card
 from visionscores.export.duplicates import (
     NEAR_DUPLICATE_COLUMNS,
@@ -38,8 +39,13 @@ def export_dataset(
     out_dir: str | Path,
     params: Mapping[str, Any],
     sample_format: Mapping[str, Any],
+    record_paths: Iterable[str | Path],
 ) -> dict[str, Any]:
     """Splits, near-duplicates, shards and card of one scenario.
+
+    ``pages_dirs``: segment's pages folders of the pieces whose PDF was acquired;
+    ``record_paths``: the acquire records of every piece (a piece without pages folder
+    counts as a score file with no pages).
 
     ``params`` (config ``export``): ``split_fractions`` (split → share of works),
     ``split_seed``, ``near_duplicate_max_hamming`` (bits, of 64), ``rows_per_shard``.
@@ -57,7 +63,7 @@ def export_dataset(
 
     samples = read_rows(metadata_path)
     rejected = read_rows(rejected_path)
-    pages_per_piece = {}
+    pages_per_piece = dict.fromkeys(recorded_pieces(record_paths), 0)
     for pages_dir in pages_dirs:
         listing = read_page_listing(pages_dir)
         pages_per_piece[listing["piece_id"]] = len(listing["pages"])

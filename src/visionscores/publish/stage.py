@@ -9,7 +9,7 @@ from typing import Any
 
 from visionscores.acquire.manifest import read_manifest_rows
 from visionscores.acquire.work_pages import ENRICHED_COLUMNS
-from visionscores.fileio import read_page_listing
+from visionscores.fileio import read_json, read_page_listing
 from visionscores.tables import (
     FAILURE_COLUMNS,
     FAILURES_SCHEMA,
@@ -66,9 +66,14 @@ def publish(
     formatted_paths: Iterable[str | Path],
     pages_dirs: Iterable[str | Path],
     out_dir: str | Path,
-    works_path: str | Path | None = None,
+    works_path: str | Path | None,
+    record_paths: Iterable[str | Path],
 ) -> dict[str, int]:
     """Write a scenario's metadata, rejected, failures and pages tables (Parquet and CSV).
+
+    ``record_paths``: the acquire record of every piece of the scenario; a piece that failed
+    at acquire has no pages folder, its failure is read from its record. ``pages_dirs``,
+    ``judged_paths`` and ``formatted_paths``: those of the pieces whose PDF was acquired.
 
     Returns counts (pieces, failed pieces, pages, candidates, kept, rejected) for the log.
     """
@@ -83,14 +88,16 @@ def publish(
         piece["key"] = piece["key"] or work.get("key", "")
         for column in ENRICHED_COLUMNS:
             piece[column] = work.get(column, "")
-    failures = []
-    pages = 0
     summaries = [read_page_listing(pages_dir) for pages_dir in pages_dirs]
-    for summary in sorted(summaries, key=lambda item: item["piece_id"]):
-        pages += len(summary["pages"])
-        if summary.get("failure"):
-            title = pieces[summary["piece_id"]]["title"]
-            failures.append({**summary["failure"], "title": title})
+    pages = sum(len(summary["pages"]) for summary in summaries)
+    outcomes_by_piece = {record["piece_id"]: record for record in map(read_json, record_paths)} | {
+        summary["piece_id"]: summary for summary in summaries
+    }
+    failures = [
+        {**outcome["failure"], "title": pieces[piece_id]["title"]}
+        for piece_id, outcome in sorted(outcomes_by_piece.items())
+        if outcome.get("failure")
+    ]
     samples: list[dict[str, Any]] = []
     for path in sorted(map(Path, formatted_paths)):
         for row in read_rows(path):
@@ -114,7 +121,7 @@ def publish(
     write_table(outcomes, PAGE_OUTCOMES_SCHEMA, out_dir / "pages.parquet")
     write_csv(outcomes, PAGE_OUTCOME_COLUMNS, out_dir / "pages.csv")
     return {
-        "pieces": len(summaries),
+        "pieces": len(outcomes_by_piece),
         "failed_pieces": len(failures),
         "pages": pages,
         "pages_without_systems": sum(1 for row in outcomes if row["reason"]),

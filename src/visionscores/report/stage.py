@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from visionscores.acquire.records import recorded_pieces
 from visionscores.report.figures import (
     OVERLAY_DIR,
     PageCache,
@@ -57,10 +58,13 @@ def build_report(
     gallery_per_reason: int,
     overlay_pages: int,
     sample_format: Mapping[str, Any],
+    record_paths: Iterable[str | Path],
 ) -> dict[str, int]:
     """Write every figure and table of the report into ``out_dir`` (see the module doc).
 
-    ``pages_dirs``: segment's pages folders, named by piece_id; ``thresholds``: config
+    ``pages_dirs``: segment's pages folders, named by piece_id (of the pieces whose PDF was
+    acquired); ``record_paths``: the acquire records of every piece (those without pages
+    folder count as score files without pages); ``thresholds``: config
     ``judge``; ``dataset_dir``: the folder the metadata's ``image_path`` is relative to;
     ``seed``, ``contact_sheet_count``, ``gallery_per_reason``, ``overlay_pages``: config
     ``report``; ``sample_format``: config ``format`` (the gallery's images are made as the
@@ -77,7 +81,14 @@ def build_report(
     samples = pq.read_table(metadata_path).to_pylist()
     rejected = pq.read_table(rejected_path).to_pylist()
     pages_dirs = [Path(path) for path in pages_dirs]
-    page_summaries = read_page_summaries(pages_dirs)
+    page_summaries = dict(
+        sorted(
+            (
+                {piece: [] for piece in recorded_pieces(record_paths)}
+                | read_page_summaries(pages_dirs)
+            ).items()
+        )
+    )
     judged = [
         row for path in sorted(map(str, judged_paths)) for row in pq.read_table(path).to_pylist()
     ]
