@@ -333,7 +333,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--records", nargs="*", default=[], help="acquire record per piece (its failures)"
     )
-    sub.add_argument("--records", nargs="*", default=[], help="acquire record per piece")
     sub.add_argument("--works", help="enrich's work-page metadata (JSON), if enabled")
     sub.add_argument("--out-dir", required=True)
     sub = add_stage("export", _stage_export, "splits, near-duplicates, hub shards and card")
