@@ -1,0 +1,556 @@
+"""Key signatures: the sharps or flats printed after the clef at the start of each staff.
+
+A staff's key signature is read from the cleaned page (gray, paper white) in four steps:
+
+1. The staff's start is cut out: from its left end a band ``search_width_sp`` wide, from
+   ``band_above_sp`` above its top line to ``band_below_sp`` below its bottom line. Ink is
+   every pixel darker than ``ink_threshold``.
+2. The staff lines are erased: the five lines are found again in short column chunks (they may
+   tilt a little), and in every column a black run that lies within a line's thickness is
+   removed, so symbols crossing a line keep their pixels. Specks are dropped.
+3. The remaining ink is cut into glyphs at empty columns; the clef is the first glyph at least
+   ``clef_min_width_sp`` wide and ``clef_min_height_sp`` tall (barlines and braces before it
+   are narrower). Each following glyph, while they follow each other closely, is classified by
+   its vertical strokes: a sharp has two of nearly the glyph's height side by side, a flat one
+   at its left with a bowl at its foot, a natural two offset ones.
+4. The run of sharps (or flats) is kept as long as each one sits where the key signature
+   pattern puts it (F C G D A E B for sharps, B E A D G C F for flats, on the treble or the
+   bass clef), which drops the accidental of a first note that follows the key signature.
+
+All lengths are in staff spacings (``_sp``) of the staff, so the same parameters read pages
+from about 7 to 45 pixels per staff spacing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from visionscores.segment.staves import Staff
+from visionscores.segment.systems import System
+
+# Staff positions, in half spacings below the top line, of the accidentals of a key signature
+# on the treble clef, in the order they are added; on the bass clef each sits a third lower
+# (two half spacings). Standard engraving practice, e.g. Gould, "Behind Bars" (2011), p. 84.
+SHARP_STEPS = (0, 3, -1, 2, 5, 1, 4)  # F5 C5 G5 D5 A4 E5 B4
+FLAT_STEPS = (4, 1, 5, 2, 6, 3, 7)  # B4 E5 A4 D5 G4 C5 F4
+CLEF_OFFSETS_STEPS = (0, 2)  # treble, bass
+
+SHARP, FLAT, NATURAL, OTHER = "sharp", "flat", "natural", "other"
+
+# Keys of config `key_signature:` (every one is required).
+PARAM_KEYS = (
+    "ink_threshold",
+    "search_width_sp",
+    "band_above_sp",
+    "band_below_sp",
+    "line_chunk_sp",
+    "line_search_sp",
+    "line_shift_search_sp",
+    "line_run_max_thickness",
+    "speck_max_area_sp2",
+    "gap_max_ink_sp",
+    "clef_min_width_sp",
+    "clef_min_height_sp",
+    "clef_max_start_sp",
+    "clef_join_gap_sp",
+    "stroke_max_width_sp",
+    "join_gap_sp",
+    "max_gap_after_clef_sp",
+    "max_gap_between_sp",
+    "accidental_min_height_sp",
+    "accidental_max_height_sp",
+    "accidental_max_width_sp",
+    "stem_min_share",
+    "sharp_stem_min_share",
+    "flat_bowl_top_share",
+    "position_tolerance_steps",
+    "position_max_bias_steps",
+)
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """A piece of ink between empty columns, in pixels of the staff's band.
+
+    x0, x1: first and one-past-last column; y0, y1: first and one-past-last row.
+    kind: sharp, flat, natural or other; pitch_y: row of the accidental's pitch (its centre
+    for a sharp or natural, its bowl for a flat), NaN for other glyphs.
+    """
+
+    x0: int
+    x1: int
+    y0: int
+    y1: int
+    kind: str
+    pitch_y: float
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """Raise ValueError when ``params`` lacks a key of the `key_signature:` section."""
+    missing = [key for key in PARAM_KEYS if key not in params]
+    if missing:
+        raise ValueError(f"key_signature parameters missing: {', '.join(missing)}")
+
+
+def _best_shift(profile: np.ndarray, expected_rows: np.ndarray, max_shift_px: int) -> int:
+    """Vertical shift, within ``max_shift_px``, that puts the five expected line rows on the
+    fullest rows of the band's ink ``profile`` (row sums): a staff found a line off, a
+    ledger line or a beam taken for one of its lines, is put back on its lines."""
+    best_shift, best_fill = 0, -1.0
+    height = profile.size
+    for shift in sorted(range(-max_shift_px, max_shift_px + 1), key=abs):
+        rows = np.round(expected_rows + shift).astype(np.int64)
+        if rows.min() < 1 or rows.max() > height - 2:
+            continue
+        fill = float(sum(profile[row - 1 : row + 2].max() for row in rows))
+        if fill > best_fill:
+            best_shift, best_fill = shift, fill
+    return best_shift
+
+
+def _line_rows(
+    ink: np.ndarray, expected_rows: np.ndarray, chunk_px: int, search_px: int
+) -> np.ndarray:
+    """Row of each of the five lines in each column, shape (5, width).
+
+    The lines are sought in chunks of ``chunk_px`` columns: in each, the fullest row within
+    ``search_px`` of where the staff says it is (the staff may tilt or bend a little).
+    """
+    height, width = ink.shape
+    rows = np.empty((len(expected_rows), width), dtype=np.int64)
+    for start in range(0, width, chunk_px):
+        profile = ink[:, start : start + chunk_px].sum(axis=1)
+        for i, expected in enumerate(expected_rows):
+            low = max(0, int(round(expected)) - search_px)
+            high = min(height, int(round(expected)) + search_px + 1)
+            if high <= low:
+                rows[i, start : start + chunk_px] = int(round(expected))
+                continue
+            window = profile[low:high]
+            rows[i, start : start + chunk_px] = (
+                low + int(np.argmax(window)) if window.max() > 0 else int(round(expected))
+            )
+    return rows
+
+
+def _vertical_run_extents(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each ink pixel, how many ink pixels run up from it and down from it (itself
+    included); 0 on paper."""
+    height = ink.shape[0]
+    up = np.zeros(ink.shape, dtype=np.int32)
+    down = np.zeros(ink.shape, dtype=np.int32)
+    previous = np.zeros(ink.shape[1], dtype=np.int32)
+    for row in range(height):
+        previous = np.where(ink[row], previous + 1, 0)
+        up[row] = previous
+    previous = np.zeros(ink.shape[1], dtype=np.int32)
+    for row in range(height - 1, -1, -1):
+        previous = np.where(ink[row], previous + 1, 0)
+        down[row] = previous
+    return up, down
+
+
+def erase_staff_lines(ink: np.ndarray, line_rows: np.ndarray, max_run_px: float) -> np.ndarray:
+    """``ink`` (bool) without the staff lines: in each column, the black run through a line's
+    row (or a row next to it) is removed when it is at most ``max_run_px`` long, so a symbol
+    crossing the line keeps its pixels."""
+    erased = ink.copy()
+    height, width = ink.shape
+    up, down = _vertical_run_extents(ink)
+    columns = np.arange(width)
+    for rows in line_rows:
+        for offset in (0, -1, 1):
+            row = np.clip(rows + offset, 0, height - 1)
+            length = up[row, columns] + down[row, columns] - 1
+            first = row - up[row, columns] + 1
+            for column in np.flatnonzero((length > 0) & (length <= max_run_px)):
+                erased[first[column] : first[column] + length[column], column] = False
+    return erased
+
+
+def _drop_specks(ink: np.ndarray, max_area_px: float) -> np.ndarray:
+    """``ink`` without connected pieces of at most ``max_area_px`` pixels (noise, and slivers
+    of a symbol left between erased staff lines)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), 8)
+    keep = stats[:, cv2.CC_STAT_AREA] > max_area_px
+    keep[0] = False
+    return keep[labels]
+
+
+def _column_runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of True in a 1-D bool array, end exclusive."""
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    steps = np.diff(padded)
+    return list(zip(np.flatnonzero(steps == 1), np.flatnonzero(steps == -1), strict=True))
+
+
+def _longest_vertical_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Length, first row and end row of the longest black run of each column of ``mask``."""
+    height, width = mask.shape
+    lengths = np.zeros(width, dtype=np.int64)
+    starts = np.zeros(width, dtype=np.int64)
+    for column in range(width):
+        for start, end in _column_runs(mask[:, column]):
+            if end - start > lengths[column]:
+                lengths[column], starts[column] = end - start, start
+    return lengths, starts, starts + lengths
+
+
+def classify_glyph(mask: np.ndarray, spacing_px: float, params: Mapping[str, Any]) -> str:
+    """sharp, flat, natural or other, from the vertical strokes of one glyph's tight mask.
+
+    A stroke is a set of adjacent columns whose longest black run is at least
+    ``stem_min_share`` of the glyph's height. Sharp: two strokes, both at least
+    ``sharp_stem_min_share`` of the height and overlapping in rows. Natural: two strokes, the
+    left one reaching the top, the right one the bottom. Flat: one stroke at the left, and right
+    of it no ink in the top ``flat_bowl_top_share`` of the glyph (the bowl is at the foot).
+    """
+    height, width = mask.shape
+    height_sp, width_sp = height / spacing_px, width / spacing_px
+    if not (
+        params["accidental_min_height_sp"] <= height_sp <= params["accidental_max_height_sp"]
+        and width_sp <= params["accidental_max_width_sp"]
+    ):
+        return OTHER
+    lengths, starts, ends = _longest_vertical_runs(mask)
+    strokes = _column_runs(lengths >= params["stem_min_share"] * height)
+    if len(strokes) == 2:
+        (a0, a1), (b0, b1) = strokes
+        left_len, right_len = lengths[a0:a1].max(), lengths[b0:b1].max()
+        left_top = starts[a0:a1][np.argmax(lengths[a0:a1])]
+        right_top = starts[b0:b1][np.argmax(lengths[b0:b1])]
+        left_end, right_end = left_top + left_len, right_top + right_len
+        tall = params["sharp_stem_min_share"] * height
+        if left_len >= tall and right_len >= tall:
+            return SHARP
+        # A natural's left stroke goes up from its middle, its right one down.
+        if left_top < right_top and left_end < right_end:
+            return NATURAL
+        return OTHER
+    if len(strokes) == 1:
+        s0, s1 = strokes[0]
+        if s0 > 0.35 * width or s1 >= width - 0.2 * width:
+            return OTHER
+        # The bowl: ink right of the stem (beyond a serif as wide as the stem) in the lower
+        # part only.
+        bowl = mask[:, s1 + (s1 - s0) :]
+        top_rows = max(1, int(round(params["flat_bowl_top_share"] * height)))
+        if bowl[:top_rows].any() or not bowl[top_rows:].any():
+            return OTHER
+        return FLAT
+    return OTHER
+
+
+def _pitch_row(mask: np.ndarray, kind: str, stem_min_share: float) -> float:
+    """Row (in the glyph's mask) of the pitch an accidental marks: the centre of a sharp or a
+    natural, the centre of the ink right of a flat's stem (its bowl)."""
+    height = mask.shape[0]
+    if kind == FLAT:
+        lengths, _, _ = _longest_vertical_runs(mask)
+        stem_end = int(np.flatnonzero(lengths >= stem_min_share * height).max()) + 1
+        rows = np.nonzero(mask[:, stem_end:])[0]
+        if rows.size:
+            return float(rows.mean())
+    return (height - 1) / 2.0
+
+
+def staff_band(
+    page: np.ndarray, staff: Staff, params: Mapping[str, Any]
+) -> tuple[np.ndarray, int, int]:
+    """The cut-out start of a staff as an ink mask, and its top-left corner (x, y) on the page."""
+    spacing = staff.spacing_px
+    x0 = max(0, int(np.floor(staff.left_px - 0.3 * spacing)))
+    x1 = min(page.shape[1], int(np.ceil(staff.left_px + params["search_width_sp"] * spacing)))
+    y0 = max(0, int(np.floor(staff.top_px - params["band_above_sp"] * spacing)))
+    y1 = min(page.shape[0], int(np.ceil(staff.bottom_px + params["band_below_sp"] * spacing)))
+    return page[y0:y1, x0:x1] < params["ink_threshold"], x0, y0
+
+
+def staff_pieces(
+    page: np.ndarray, staff: Staff, line_thickness_px: float, params: Mapping[str, Any]
+) -> tuple[np.ndarray, list[tuple[int, int]], float]:
+    """A staff start's symbols without the staff lines (bool mask of its band), the column
+    ranges of its pieces of ink between empty columns, left to right, and the band row of the
+    staff's top line at its left end (see the module's steps 1-2)."""
+    spacing = staff.spacing_px
+    ink, _, y0 = staff_band(page, staff, params)
+    if ink.size == 0:
+        return ink, [], float("nan")
+    expected = staff.top_px - y0 + (staff.bottom_px - staff.top_px) * np.arange(5) / 4.0
+    expected = expected + _best_shift(
+        ink.sum(axis=1), expected, int(round(params["line_shift_search_sp"] * spacing))
+    )
+    rows = _line_rows(
+        ink,
+        expected,
+        max(2, int(round(params["line_chunk_sp"] * spacing))),
+        max(1, int(round(params["line_search_sp"] * spacing))),
+    )
+    max_run_px = params["line_run_max_thickness"] * line_thickness_px + 1.0
+    symbols = erase_staff_lines(ink, rows, max_run_px)
+    symbols = _drop_specks(symbols, params["speck_max_area_sp2"] * spacing**2)
+    filled = symbols.sum(axis=0) > params["gap_max_ink_sp"] * spacing
+    pieces = [(int(a), int(b)) for a, b in _column_runs(filled)]
+    return symbols, pieces, float(rows[0, 0])
+
+
+def _glyph(
+    symbols: np.ndarray, x0: int, x1: int, spacing_px: float, params: Mapping[str, Any]
+) -> Glyph:
+    """The glyph made of columns ``x0`` to ``x1`` (exclusive) of the symbols, classified."""
+    columns = symbols[:, x0:x1]
+    ink_rows = np.flatnonzero(columns.any(axis=1))
+    if ink_rows.size == 0:
+        return Glyph(x0, x1, 0, 0, OTHER, float("nan"))
+    top, bottom = int(ink_rows[0]), int(ink_rows[-1]) + 1
+    mask = columns[top:bottom]
+    kind = classify_glyph(mask, spacing_px, params)
+    pitch = top + _pitch_row(mask, kind, params["stem_min_share"]) if kind != OTHER else np.nan
+    return Glyph(x0, x1, top, bottom, kind, float(pitch))
+
+
+def find_clef(
+    symbols: np.ndarray, pieces: Sequence[tuple[int, int]], spacing_px: float, params
+) -> tuple[int, int] | None:
+    """Index of the first piece after the clef and the clef's right end, or None.
+
+    The clef is the first cluster of pieces, starting within ``clef_max_start_sp`` of the
+    staff's start with a piece wider than a stroke (a barline or a brace's tip is not), whose
+    pieces follow each other within ``clef_join_gap_sp`` (an F clef's dots; a curve cut where
+    it crossed a line), that is ``clef_min_width_sp`` wide and ``clef_min_height_sp`` tall.
+    """
+    index = 0
+    while index < len(pieces):
+        x0, x1 = pieces[index]
+        if x0 > params["clef_max_start_sp"] * spacing_px:
+            return None
+        if x1 - x0 <= params["stroke_max_width_sp"] * spacing_px:
+            index += 1
+            continue
+        end, following = x1, index + 1
+        while (
+            following < len(pieces)
+            and pieces[following][0] - end <= params["clef_join_gap_sp"] * spacing_px
+        ):
+            end = pieces[following][1]
+            following += 1
+        rows = np.flatnonzero(symbols[:, x0:end].any(axis=1))
+        height = rows[-1] + 1 - rows[0] if rows.size else 0
+        if (
+            end - x0 >= params["clef_min_width_sp"] * spacing_px
+            and height >= params["clef_min_height_sp"] * spacing_px
+        ):
+            return following, end
+        index = following
+    return None
+
+
+def key_glyphs(
+    symbols: np.ndarray, pieces: Sequence[tuple[int, int]], spacing_px: float, params
+) -> list[Glyph] | None:
+    """The accidentals following the clef, left to right (see the module's step 3); None when
+    no clef is found.
+
+    A glyph is the fewest adjacent pieces (up to three, each within ``join_gap_sp`` of the
+    last, together at most ``accidental_max_width_sp`` wide) that classify as an accidental:
+    erasing the staff lines may cut a sharp between its stems or a flat's stem from its bowl.
+    The run ends at the first glyph that is no accidental, or that lies further than
+    ``max_gap_after_clef_sp`` from the clef or ``max_gap_between_sp`` from the previous one.
+    """
+    clef = find_clef(symbols, pieces, spacing_px, params)
+    if clef is None:
+        return None
+    index, previous_end = clef
+    max_gap = params["max_gap_after_clef_sp"] * spacing_px
+    glyphs: list[Glyph] = []
+    while index < len(pieces) and pieces[index][0] - previous_end <= max_gap:
+        found = None
+        for count in range(1, 4):
+            last = index + count - 1
+            if last >= len(pieces):
+                break
+            if count > 1 and pieces[last][0] - pieces[last - 1][1] > (
+                params["join_gap_sp"] * spacing_px
+            ):
+                break
+            x0, x1 = pieces[index][0], pieces[last][1]
+            if x1 - x0 > params["accidental_max_width_sp"] * spacing_px:
+                break
+            glyph = _glyph(symbols, x0, x1, spacing_px, params)
+            if glyph.kind != OTHER:
+                found = (glyph, count)
+                break
+        if found is None:
+            break
+        glyph, count = found
+        glyphs.append(glyph)
+        index += count
+        previous_end = glyph.x1
+        max_gap = params["max_gap_between_sp"] * spacing_px
+    return glyphs
+
+
+def _fits_pattern(
+    steps: Sequence[float], kind: str, tolerance_steps: float, max_bias_steps: float
+) -> int:
+    """How many leading accidentals sit where a key signature of ``kind`` puts them, on the
+    clef (treble or bass) that fits the most of them.
+
+    A glyph's measured pitch may sit a little off its line or space the same way for every
+    accidental of a font (a flat's bowl); that common bias, the median offset of the first
+    three from the pattern, is allowed up to ``max_bias_steps`` and taken out first.
+    """
+    pattern = SHARP_STEPS if kind == SHARP else FLAT_STEPS
+    best = 0
+    for offset in CLEF_OFFSETS_STEPS:
+        expected = np.array(pattern[: len(steps)], dtype=np.float64) + offset
+        residuals = np.asarray(steps[: len(expected)], dtype=np.float64) - expected
+        if residuals.size == 0:
+            continue
+        bias = float(np.clip(np.median(residuals[:3]), -max_bias_steps, max_bias_steps))
+        count = 0
+        for residual in residuals:
+            if abs(residual - bias) > tolerance_steps:
+                break
+            count += 1
+        best = max(best, count)
+    return best
+
+
+def key_from_accidentals(
+    glyphs: Sequence[Glyph],
+    top_line_row: float,
+    spacing_px: float,
+    tolerance_steps: float,
+    max_bias_steps: float,
+) -> int:
+    """Key signature in fifths from the accidentals after the clef (the module's step 4)."""
+    run = list(glyphs)
+    # Naturals before the new key cancel the previous one; they are not part of it.
+    while run and run[0].kind == NATURAL:
+        run.pop(0)
+    if not run or run[0].kind not in (SHARP, FLAT):
+        return 0
+    kind = run[0].kind
+    same = []
+    for glyph in run:
+        if glyph.kind != kind:
+            break
+        same.append(glyph)
+    steps = [(glyph.pitch_y - top_line_row) / (spacing_px / 2.0) for glyph in same]
+    count = _fits_pattern(steps, kind, tolerance_steps, max_bias_steps)
+    return count if kind == SHARP else -count
+
+
+def staff_key_signature(
+    page: np.ndarray, staff: Staff, line_thickness_px: float, params: Mapping[str, Any]
+) -> int | None:
+    """Key signature at the start of one staff of the cleaned page, in fifths.
+
+    page: cleaned gray page (uint8, paper white), in the staff's coordinates.
+    staff: the staff, as the segmenter found it.
+    line_thickness_px: the page's staff line thickness, pixels.
+    params: config section `key_signature:`.
+    Returns sharps as positive, flats as negative numbers, 0 when the clef is followed by no
+    key signature, None when no clef is found at the staff's start.
+    """
+    check_params(params)
+    symbols, pieces, top_line_row = staff_pieces(page, staff, line_thickness_px, params)
+    glyphs = key_glyphs(symbols, pieces, staff.spacing_px, params)
+    if glyphs is None:
+        return None
+    return key_from_accidentals(
+        glyphs,
+        top_line_row,
+        staff.spacing_px,
+        params["position_tolerance_steps"],
+        params["position_max_bias_steps"],
+    )
+
+
+def combine_staff_keys(values: Sequence[int | None]) -> int | None:
+    """A system's key signature from those of its staves: the value more than half of the
+    staves read; None otherwise (staves that disagree, or too few read)."""
+    counts = Counter(value for value in values if value is not None)
+    if not counts:
+        return None
+    value, count = counts.most_common(1)[0]
+    return value if count * 2 > len(values) else None
+
+
+def system_key_signature(
+    page: np.ndarray, system: System, line_thickness_px: float, params: Mapping[str, Any]
+) -> int | None:
+    """Key signature of a system, in fifths (see :func:`staff_key_signature`).
+
+    The staves of a piano system print the same key signature: the system's is the value read
+    on more than half of its staves (both of a grand staff, two of three). When they disagree,
+    or only one staff of two could be read, the system's key signature is None.
+    """
+    return combine_staff_keys(
+        [staff_key_signature(page, staff, line_thickness_px, params) for staff in system.staves]
+    )
+
+
+def movement_key_consensus(values: Sequence[int | None]) -> int | None:
+    """The key signature of a movement: the most frequent non-null value of its systems.
+
+    None when no system was read. A tie between values goes to the one read first (the
+    movement's opening key: a later key change that lasts as long is the rarer case).
+    """
+    counts = Counter(value for value in values if value is not None)
+    if not counts:
+        return None
+    top = max(counts.values())
+    return next(value for value in values if value is not None and counts[value] == top)
+
+
+# Position of each note name on the circle of fifths, from C (F is one flat, G one sharp).
+_LETTER_FIFTHS = {"F": -1, "C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5}
+_SHARP_WORDS = ("♯", "#", "sharp", "is")
+_FLAT_WORDS = ("♭", "flat", "b", "es", "s")
+_MAJOR_WORDS = ("major", "maj", "dur", "")
+_MINOR_WORDS = ("minor", "min", "moll", "m")
+
+
+def fifths_of_key(key: str) -> int | None:
+    """Key signature, in fifths, of a key name such as "C major", "A minor", "B-flat major",
+    "F♯ minor", "Eb", "Es-Dur" or "fis-moll".
+
+    Major when no mode is given. None when the text is not a key, or names one whose
+    signature would need more than seven sharps or flats (e.g. "D# major").
+    """
+    text = key.strip()
+    if not text or text[0].upper() not in _LETTER_FIFTHS:
+        return None
+    letter, rest = text[0].upper(), text[1:].strip().lower()
+    rest = rest.replace("-", " ").replace("_", " ")
+    words = rest.split()
+    accidental = 0
+    # The accidental is glued to the letter ("Eb", "F♯", "fis") or its own word ("B flat").
+    if words:
+        first = words[0]
+        for mark in _SHARP_WORDS:
+            if first == mark or (mark in ("♯", "#") and first.startswith(mark)):
+                accidental, words = 1, [first[len(mark) :], *words[1:]]
+                break
+        else:
+            for mark in _FLAT_WORDS:
+                if first == mark or (mark in ("♭", "b") and first.startswith(mark)):
+                    # "b" alone after the letter is a flat ("Eb"); "B" the letter is read above.
+                    accidental, words = -1, [first[len(mark) :], *words[1:]]
+                    break
+    mode = " ".join(word for word in words if word).strip()
+    if mode in _MAJOR_WORDS:
+        fifths = _LETTER_FIFTHS[letter] + 7 * accidental
+    elif mode in _MINOR_WORDS:
+        fifths = _LETTER_FIFTHS[letter] + 7 * accidental - 3
+    else:
+        return None
+    return fifths if -7 <= fifths <= 7 else None
