@@ -67,6 +67,7 @@ PARAM_KEYS = (
     "accidental_max_height_sp",
     "accidental_max_width_sp",
     "stem_min_share",
+    "stroke_slant_sp",
     "sharp_stem_min_share",
     "flat_bowl_top_share",
     "position_tolerance_steps",
@@ -218,7 +219,11 @@ def classify_glyph(mask: np.ndarray, spacing_px: float, params: Mapping[str, Any
         and width_sp <= params["accidental_max_width_sp"]
     ):
         return OTHER
-    lengths, starts, ends = _longest_vertical_runs(mask)
+    # A stem a little slanted (a scan, an engraver's punch) is still one column of runs once
+    # each column is merged with its neighbours.
+    reach = max(1, int(round(params["stroke_slant_sp"] * spacing_px)))
+    merged = cv2.dilate(mask.astype(np.uint8), np.ones((1, reach), np.uint8)) > 0
+    lengths, starts, ends = _longest_vertical_runs(merged)
     strokes = _column_runs(lengths >= params["stem_min_share"] * height)
     if len(strokes) == 2:
         (a0, a1), (b0, b1) = strokes
@@ -253,7 +258,8 @@ def _pitch_row(mask: np.ndarray, kind: str, stem_min_share: float) -> float:
     height = mask.shape[0]
     if kind == FLAT:
         lengths, _, _ = _longest_vertical_runs(mask)
-        stem_end = int(np.flatnonzero(lengths >= stem_min_share * height).max()) + 1
+        stems = np.flatnonzero(lengths >= stem_min_share * height)
+        stem_end = int(stems.max()) + 1 if stems.size else mask.shape[1] // 3
         rows = np.nonzero(mask[:, stem_end:])[0]
         if rows.size:
             return float(rows.mean())
