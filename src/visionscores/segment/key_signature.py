@@ -53,7 +53,7 @@ PARAM_KEYS = (
     "line_search_sp",
     "line_shift_search_sp",
     "line_run_max_thickness",
-    "speck_max_area_sp2",
+    "speck_max_area_sq_sp",
     "gap_max_ink_sp",
     "clef_min_width_sp",
     "clef_min_height_sp",
@@ -300,7 +300,7 @@ def staff_pieces(
     )
     max_run_px = params["line_run_max_thickness"] * line_thickness_px + 1.0
     symbols = erase_staff_lines(ink, rows, max_run_px)
-    symbols = _drop_specks(symbols, params["speck_max_area_sp2"] * spacing**2)
+    symbols = _drop_specks(symbols, params["speck_max_area_sq_sp"] * spacing**2)
     filled = symbols.sum(axis=0) > params["gap_max_ink_sp"] * spacing
     pieces = [(int(a), int(b)) for a, b in _column_runs(filled)]
     return symbols, pieces, float(rows[0, 0])
