@@ -68,6 +68,7 @@ PARAM_KEYS = (
     "accidental_max_width_sp",
     "stem_min_share",
     "stroke_slant_sp",
+    "stroke_gap_sp",
     "sharp_stem_min_share",
     "flat_bowl_top_share",
     "position_tolerance_steps",
@@ -99,17 +100,19 @@ def check_params(params: Mapping[str, Any]) -> None:
         raise ValueError(f"key_signature parameters missing: {', '.join(missing)}")
 
 
-def _best_shift(profile: np.ndarray, expected_rows: np.ndarray, max_shift_px: int) -> int:
+def _best_shift(
+    profile: np.ndarray, expected_rows: np.ndarray, max_shift_px: int, reach_px: int
+) -> int:
     """Vertical shift, within ``max_shift_px``, that puts the five expected line rows on the
-    fullest rows of the band's ink ``profile`` (row sums): a staff found a line off, a
-    ledger line or a beam taken for one of its lines, is put back on its lines."""
+    fullest rows (within ``reach_px``) of the band's ink ``profile`` (row sums): a staff found
+    a line off, a ledger line or a beam taken for one of its lines, is put back on its lines."""
     best_shift, best_fill = 0, -1.0
     height = profile.size
     for shift in sorted(range(-max_shift_px, max_shift_px + 1), key=abs):
         rows = np.round(expected_rows + shift).astype(np.int64)
-        if rows.min() < 1 or rows.max() > height - 2:
+        if rows.min() < reach_px or rows.max() > height - 1 - reach_px:
             continue
-        fill = float(sum(profile[row - 1 : row + 2].max() for row in rows))
+        fill = float(sum(profile[row - reach_px : row + reach_px + 1].max() for row in rows))
         if fill > best_fill:
             best_shift, best_fill = shift, fill
     return best_shift
@@ -120,23 +123,23 @@ def _line_rows(
 ) -> np.ndarray:
     """Row of each of the five lines in each column, shape (5, width).
 
-    The lines are sought in chunks of ``chunk_px`` columns: in each, the fullest row within
-    ``search_px`` of where the staff says it is (the staff may tilt or bend a little).
+    The lines are followed from left to right in chunks of ``chunk_px`` columns: in each, the
+    fullest row within ``search_px`` of the line's row in the chunk before (of
+    ``expected_rows`` in the first), so a tilted or wavy staff is followed.
     """
     height, width = ink.shape
     rows = np.empty((len(expected_rows), width), dtype=np.int64)
+    previous = np.round(expected_rows).astype(np.int64)
     for start in range(0, width, chunk_px):
         profile = ink[:, start : start + chunk_px].sum(axis=1)
-        for i, expected in enumerate(expected_rows):
-            low = max(0, int(round(expected)) - search_px)
-            high = min(height, int(round(expected)) + search_px + 1)
-            if high <= low:
-                rows[i, start : start + chunk_px] = int(round(expected))
-                continue
-            window = profile[low:high]
-            rows[i, start : start + chunk_px] = (
-                low + int(np.argmax(window)) if window.max() > 0 else int(round(expected))
-            )
+        for i, expected in enumerate(previous):
+            low = max(0, int(expected) - search_px)
+            high = min(height, int(expected) + search_px + 1)
+            window = profile[low:high] if high > low else np.zeros(0)
+            # A chunk where the line does not show (covered by a symbol) keeps the last row.
+            if window.size and window.max() >= 0.5 * min(chunk_px, width - start):
+                previous[i] = low + int(np.argmax(window))
+        rows[:, start : start + chunk_px] = previous[:, None]
     return rows
 
 
@@ -208,7 +211,7 @@ def classify_glyph(mask: np.ndarray, spacing_px: float, params: Mapping[str, Any
 
     A stroke is a set of adjacent columns whose longest black run is at least
     ``stem_min_share`` of the glyph's height. Sharp: two strokes, both at least
-    ``sharp_stem_min_share`` of the height and overlapping in rows. Natural: two strokes, the
+    ``sharp_stem_min_share`` of the height and overlapping over as much. Natural: two strokes, the
     left one reaching the top, the right one the bottom. Flat: one stroke at the left, and right
     of it no ink in the top ``flat_bowl_top_share`` of the glyph (the bowl is at the foot).
     """
@@ -222,7 +225,10 @@ def classify_glyph(mask: np.ndarray, spacing_px: float, params: Mapping[str, Any
     # A stem a little slanted (a scan, an engraver's punch) is still one column of runs once
     # each column is merged with its neighbours.
     reach = max(1, int(round(params["stroke_slant_sp"] * spacing_px)))
-    merged = cv2.dilate(mask.astype(np.uint8), np.ones((1, reach), np.uint8)) > 0
+    merged = cv2.dilate(mask.astype(np.uint8), np.ones((1, reach), np.uint8))
+    # A thin stem broken in a bilevel scan is one stroke again once short gaps are closed.
+    gap = max(1, int(round(params["stroke_gap_sp"] * spacing_px)))
+    merged = cv2.morphologyEx(merged, cv2.MORPH_CLOSE, np.ones((gap, 1), np.uint8)) > 0
     lengths, starts, ends = _longest_vertical_runs(merged)
     strokes = _column_runs(lengths >= params["stem_min_share"] * height)
     if len(strokes) == 2:
@@ -232,7 +238,8 @@ def classify_glyph(mask: np.ndarray, spacing_px: float, params: Mapping[str, Any
         right_top = starts[b0:b1][np.argmax(lengths[b0:b1])]
         left_end, right_end = left_top + left_len, right_top + right_len
         tall = params["sharp_stem_min_share"] * height
-        if left_len >= tall and right_len >= tall:
+        overlap = min(left_end, right_end) - max(left_top, right_top)
+        if left_len >= tall and right_len >= tall and overlap >= tall:
             return SHARP
         # A natural's left stroke goes up from its middle, its right one down.
         if left_top < right_top and left_end < right_end:
@@ -288,9 +295,15 @@ def staff_pieces(
     ink, _, y0 = staff_band(page, staff, params)
     if ink.size == 0:
         return ink, [], float("nan")
-    expected = staff.top_px - y0 + (staff.bottom_px - staff.top_px) * np.arange(5) / 4.0
+    # The staff's top_px is its top line's highest point: on a tilted staff the lines at its
+    # start lie a little lower. Over the whole band the lines fill their rows more than any
+    # symbol does (a clef, a row of sharps fill a few spacings).
+    expected = staff.top_px - y0 + spacing * np.arange(5)
     expected = expected + _best_shift(
-        ink.sum(axis=1), expected, int(round(params["line_shift_search_sp"] * spacing))
+        ink.sum(axis=1),
+        expected,
+        int(round(params["line_shift_search_sp"] * spacing)),
+        max(1, int(round(0.1 * spacing))),
     )
     rows = _line_rows(
         ink,
@@ -306,36 +319,22 @@ def staff_pieces(
     return symbols, pieces, float(rows[0, 0])
 
 
-def _glyph(
-    symbols: np.ndarray, x0: int, x1: int, spacing_px: float, params: Mapping[str, Any]
-) -> Glyph:
-    """The glyph made of columns ``x0`` to ``x1`` (exclusive) of the symbols, classified."""
-    columns = symbols[:, x0:x1]
-    ink_rows = np.flatnonzero(columns.any(axis=1))
-    if ink_rows.size == 0:
-        return Glyph(x0, x1, 0, 0, OTHER, float("nan"))
-    top, bottom = int(ink_rows[0]), int(ink_rows[-1]) + 1
-    mask = columns[top:bottom]
-    kind = classify_glyph(mask, spacing_px, params)
-    pitch = top + _pitch_row(mask, kind, params["stem_min_share"]) if kind != OTHER else np.nan
-    return Glyph(x0, x1, top, bottom, kind, float(pitch))
-
-
 def find_clef(
     symbols: np.ndarray, pieces: Sequence[tuple[int, int]], spacing_px: float, params
 ) -> tuple[int, int] | None:
     """Index of the first piece after the clef and the clef's right end, or None.
 
-    The clef is the first cluster of pieces, starting within ``clef_max_start_sp`` of the
+    The clef is the last cluster of pieces, starting within ``clef_max_start_sp`` of the
     staff's start with a piece wider than a stroke (a barline or a brace's tip is not), whose
     pieces follow each other within ``clef_join_gap_sp`` (an F clef's dots; a curve cut where
     it crossed a line), that is ``clef_min_width_sp`` wide and ``clef_min_height_sp`` tall.
     """
     index = 0
+    found = None
     while index < len(pieces):
         x0, x1 = pieces[index]
         if x0 > params["clef_max_start_sp"] * spacing_px:
-            return None
+            break
         if x1 - x0 <= params["stroke_max_width_sp"] * spacing_px:
             index += 1
             continue
@@ -352,54 +351,156 @@ def find_clef(
             end - x0 >= params["clef_min_width_sp"] * spacing_px
             and height >= params["clef_min_height_sp"] * spacing_px
         ):
-            return following, end
+            # The last such cluster: the end of a brace or a thick barline may come first.
+            found = (following, end)
         index = following
-    return None
+    return found
+
+
+def _components_after(symbols: np.ndarray, x_from: int) -> tuple[np.ndarray, np.ndarray]:
+    """Connected pieces of the symbols that start at or right of column ``x_from``: the label
+    image and their boxes ``(label, x0, y0, x1, y1)`` sorted by x0."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(symbols.astype(np.uint8), 8)
+    boxes = []
+    for label in range(1, count):
+        x0, y0 = stats[label, cv2.CC_STAT_LEFT], stats[label, cv2.CC_STAT_TOP]
+        x1 = x0 + stats[label, cv2.CC_STAT_WIDTH]
+        y1 = y0 + stats[label, cv2.CC_STAT_HEIGHT]
+        if x0 >= x_from:
+            boxes.append((label, x0, y0, x1, y1))
+    boxes.sort(key=lambda box: (box[1], box[2]))
+    return labels, np.array(boxes, dtype=np.int64).reshape(-1, 5)
+
+
+def _union_glyph(
+    labels: np.ndarray,
+    parts: np.ndarray,
+    spacing_px: float,
+    params: Mapping[str, Any],
+) -> Glyph:
+    """The glyph made of some connected pieces (rows of ``(label, x0, y0, x1, y1)``), with
+    only their own pixels (a neighbour overlapping their box is left out), classified."""
+    x0, y0 = int(parts[:, 1].min()), int(parts[:, 2].min())
+    x1, y1 = int(parts[:, 3].max()), int(parts[:, 4].max())
+    mask = np.isin(labels[y0:y1, x0:x1], parts[:, 0])
+    kind = classify_glyph(mask, spacing_px, params)
+    pitch = y0 + _pitch_row(mask, kind, params["stem_min_share"]) if kind != OTHER else np.nan
+    return Glyph(x0, x1, y0, y1, kind, float(pitch))
+
+
+def _near(box: np.ndarray, other: np.ndarray, gap_px: float) -> bool:
+    """Whether two boxes ``(label, x0, y0, x1, y1)`` overlap or lie within ``gap_px``, both
+    horizontally and vertically."""
+    return bool(
+        other[1] - box[3] <= gap_px
+        and box[1] - other[3] <= gap_px
+        and other[2] - box[4] <= gap_px
+        and box[2] - other[4] <= gap_px
+    )
 
 
 def key_glyphs(
-    symbols: np.ndarray, pieces: Sequence[tuple[int, int]], spacing_px: float, params
+    symbols: np.ndarray,
+    pieces: Sequence[tuple[int, int]],
+    spacing_px: float,
+    params: Mapping[str, Any],
 ) -> list[Glyph] | None:
     """The accidentals following the clef, left to right (see the module's step 3); None when
     no clef is found.
 
-    A glyph is the fewest adjacent pieces (up to three, each within ``join_gap_sp`` of the
-    last, together at most ``accidental_max_width_sp`` wide) that classify as an accidental:
-    erasing the staff lines may cut a sharp between its stems or a flat's stem from its bowl.
-    The run ends at the first glyph that is no accidental, or that lies further than
-    ``max_gap_after_clef_sp`` from the clef or ``max_gap_between_sp`` from the previous one.
+    Accidentals of a key signature may overlap in columns (packed tightly, as some editions
+    do), so after the clef the glyphs are made of connected pieces, taken from the left: a
+    glyph is the leftmost piece left, alone or with one or two of the next pieces within
+    ``join_gap_sp`` of it (erasing the staff lines may cut a sharp between its stems or a
+    flat's stem from its bowl), the first of these that classifies as an accidental. The run
+    ends at the first piece that makes no accidental, or one that starts further than
+    ``max_gap_after_clef_sp`` from the clef or ``max_gap_between_sp`` from the previous glyph.
     """
     clef = find_clef(symbols, pieces, spacing_px, params)
     if clef is None:
         return None
-    index, previous_end = clef
+    _, clef_end = clef
+    labels, boxes = _components_after(symbols, clef_end)
+    join_gap = params["join_gap_sp"] * spacing_px
     max_gap = params["max_gap_after_clef_sp"] * spacing_px
+    previous_end = clef_end
+    used = np.zeros(len(boxes), dtype=bool)
     glyphs: list[Glyph] = []
-    while index < len(pieces) and pieces[index][0] - previous_end <= max_gap:
+    while not used.all():
+        first = int(np.flatnonzero(~used)[0])
+        if boxes[first, 1] - previous_end > max_gap:
+            break
+        neighbours = [
+            i for i in np.flatnonzero(~used)[1:] if _near(boxes[first], boxes[i], join_gap)
+        ][:2]
+        candidates = [[first]] + [[first, i] for i in neighbours]
+        if len(neighbours) == 2:
+            candidates.append([first, *neighbours])
         found = None
-        for count in range(1, 4):
-            last = index + count - 1
-            if last >= len(pieces):
-                break
-            if count > 1 and pieces[last][0] - pieces[last - 1][1] > (
-                params["join_gap_sp"] * spacing_px
-            ):
-                break
-            x0, x1 = pieces[index][0], pieces[last][1]
-            if x1 - x0 > params["accidental_max_width_sp"] * spacing_px:
-                break
-            glyph = _glyph(symbols, x0, x1, spacing_px, params)
+        for members in candidates:
+            glyph = _union_glyph(labels, boxes[members], spacing_px, params)
             if glyph.kind != OTHER:
-                found = (glyph, count)
+                found = (glyph, members)
                 break
         if found is None:
-            break
-        glyph, count = found
-        glyphs.append(glyph)
-        index += count
-        previous_end = glyph.x1
+            pair = _split_touching(labels, boxes[first], spacing_px, params)
+            if pair is None:
+                break
+            used[first] = True
+            glyphs += pair
+            previous_end = pair[1].x1
+        else:
+            glyph, members = found
+            used[members] = True
+            glyphs.append(glyph)
+            previous_end = glyph.x1
         max_gap = params["max_gap_between_sp"] * spacing_px
     return glyphs
+
+
+def _split_touching(
+    labels: np.ndarray,
+    box: np.ndarray,
+    spacing_px: float,
+    params: Mapping[str, Any],
+) -> list[Glyph] | None:
+    """Two accidentals of one kind that touch (one piece of ink), split at a column, or None.
+
+    The columns are tried from the piece's middle outwards; the first split whose left and
+    right parts both classify as the same accidental is taken.
+    """
+    label, x0, y0, x1, y1 = (int(v) for v in box)
+    width = x1 - x0
+    if width < 2 * params["stroke_max_width_sp"] * spacing_px:
+        return None
+    mask = labels[y0:y1, x0:x1] == label
+    middle = width // 2
+    margin = max(1, int(round(params["stroke_max_width_sp"] * spacing_px)))
+    for offset in sorted(range(margin - middle, width - margin - middle), key=abs):
+        split = middle + offset
+        parts = []
+        for part, left in ((mask[:, :split], 0), (mask[:, split:], split)):
+            rows = np.flatnonzero(part.any(axis=1))
+            if rows.size == 0:
+                break
+            tight = part[rows[0] : rows[-1] + 1]
+            kind = classify_glyph(tight, spacing_px, params)
+            if kind not in (SHARP, FLAT):
+                break
+            pitch = y0 + rows[0] + _pitch_row(tight, kind, params["stem_min_share"])
+            parts.append(
+                Glyph(
+                    x0 + left,
+                    x0 + left + part.shape[1],
+                    y0 + int(rows[0]),
+                    y0 + int(rows[-1]) + 1,
+                    kind,
+                    float(pitch),
+                )
+            )
+        if len(parts) == 2 and parts[0].kind == parts[1].kind:
+            return parts
+    return None
 
 
 def _fits_pattern(
