@@ -70,6 +70,9 @@ PARAM_KEYS = (
     "stroke_slant_sp",
     "stroke_gap_sp",
     "sharp_stem_min_share",
+    "sharp_stem_max_gap_sp",
+    "sharp_end_share",
+    "sharp_min_height_sp",
     "flat_bowl_top_share",
     "position_tolerance_steps",
     "position_max_bias_steps",
@@ -211,9 +214,12 @@ def classify_glyph(mask: np.ndarray, spacing_px: float, params: Mapping[str, Any
 
     A stroke is a set of adjacent columns whose longest black run is at least
     ``stem_min_share`` of the glyph's height. Sharp: two strokes, both at least
-    ``sharp_stem_min_share`` of the height and overlapping over as much. Natural: two strokes, the
-    left one reaching the top, the right one the bottom. Flat: one stroke at the left, and right
-    of it no ink in the top ``flat_bowl_top_share`` of the glyph (the bowl is at the foot).
+    ``sharp_stem_min_share`` of the height and overlapping over as much, the glyph at least
+    ``sharp_min_height_sp`` tall (a flat cut short has two such strokes too). Natural: two
+    strokes, the left one reaching the top, the right one the bottom. Flat: one stroke at the
+    left, and right of it no ink in the top ``flat_bowl_top_share`` of the glyph (the bowl is
+    at the foot). Any other glyph of an accidental's size may still be a sharp told by its
+    ends (:func:`_sharp_by_its_ends`).
     """
     height, width = mask.shape
     height_sp, width_sp = height / spacing_px, width / spacing_px
@@ -239,37 +245,71 @@ def classify_glyph(mask: np.ndarray, spacing_px: float, params: Mapping[str, Any
         left_end, right_end = left_top + left_len, right_top + right_len
         tall = params["sharp_stem_min_share"] * height
         overlap = min(left_end, right_end) - max(left_top, right_top)
-        if left_len >= tall and right_len >= tall and overlap >= tall:
+        if (
+            left_len >= tall
+            and right_len >= tall
+            and overlap >= tall
+            and height >= params["sharp_min_height_sp"] * spacing_px
+        ):
             return SHARP
         # A natural's left stroke goes up from its middle, its right one down.
         if left_top < right_top and left_end < right_end:
             return NATURAL
-        return OTHER
+        return _sharp_by_its_ends(mask, spacing_px, params)
     if len(strokes) == 1:
         s0, s1 = strokes[0]
         if s0 > 0.35 * width or s1 >= width - 0.2 * width:
-            return OTHER
+            return _sharp_by_its_ends(mask, spacing_px, params)
         # The bowl: ink right of the stem (beyond a serif as wide as the stem) in the lower
         # part only.
         bowl = mask[:, s1 + (s1 - s0) :]
         top_rows = max(1, int(round(params["flat_bowl_top_share"] * height)))
         if bowl[:top_rows].any() or not bowl[top_rows:].any():
-            return OTHER
+            return _sharp_by_its_ends(mask, spacing_px, params)
         return FLAT
+    return _sharp_by_its_ends(mask, spacing_px, params)
+
+
+def _row_segments(rows: np.ndarray) -> int:
+    """The most separate pieces of ink along any of ``rows`` (a 2-D bool array)."""
+    if rows.size == 0:
+        return 0
+    starts = np.diff(np.pad(rows.astype(np.int8), ((0, 0), (1, 0))), axis=1) == 1
+    return int(starts.sum(axis=1).max())
+
+
+def _sharp_by_its_ends(mask: np.ndarray, spacing_px: float, params: Mapping[str, Any]) -> str:
+    """A sharp whose stems are lost in a heavy bilevel scan (blots with stubs), told by its
+    ends: at least ``sharp_min_height_sp`` tall, with two
+    separate stubs in the top and in the bottom ``sharp_end_share`` of its rows."""
+    height = mask.shape[0]
+    if height < params["sharp_min_height_sp"] * spacing_px:
+        return OTHER
+    end_rows = max(1, int(round(params["sharp_end_share"] * height)))
+    if _row_segments(mask[:end_rows]) >= 2 and _row_segments(mask[-end_rows:]) >= 2:
+        return SHARP
     return OTHER
 
 
 def _pitch_row(mask: np.ndarray, kind: str, stem_min_share: float) -> float:
-    """Row (in the glyph's mask) of the pitch an accidental marks: the centre of a sharp or a
+    """Row (in the glyph's mask) of the pitch an accidental marks: for a sharp halfway between
+    its centre and that of the ink of its central columns (its beams), the centre of a
     natural, the centre of the ink right of a flat's stem (its bowl)."""
-    height = mask.shape[0]
+    height, width = mask.shape
     if kind == FLAT:
         lengths, _, _ = _longest_vertical_runs(mask)
         stems = np.flatnonzero(lengths >= stem_min_share * height)
-        stem_end = int(stems.max()) + 1 if stems.size else mask.shape[1] // 3
+        stem_end = int(stems.max()) + 1 if stems.size else width // 3
         rows = np.nonzero(mask[:, stem_end:])[0]
         if rows.size:
             return float(rows.mean())
+    if kind == SHARP:
+        # Halfway between its box's centre (its stems' ends may be lost where they meet a
+        # staff line) and its beams' (a beam lying along a line may be erased with it).
+        centre = width // 2
+        rows = np.nonzero(mask[:, max(0, centre - 1) : centre + 2])[0]
+        if rows.size:
+            return ((height - 1) / 2.0 + float(rows.mean())) / 2.0
     return (height - 1) / 2.0
 
 
@@ -503,6 +543,93 @@ def _split_touching(
     return None
 
 
+def _strokes(symbols: np.ndarray, x_from: int, spacing_px: float, params) -> np.ndarray:
+    """Vertical strokes right of column ``x_from``: boxes ``(x0, y0, x1, y1)`` sorted by x0.
+
+    A stroke is made of the column runs (after gaps up to ``stroke_gap_sp`` are closed)
+    between ``accidental_min_height_sp`` x ``stem_min_share`` and ``accidental_max_height_sp``
+    long, side by side, at most ``stroke_max_width_sp`` wide: a sharp's two stems, a flat's
+    or a natural's.
+    """
+    region = symbols[:, x_from:].astype(np.uint8)
+    if region.size == 0:
+        return np.zeros((0, 4), dtype=np.int64)
+    gap = max(1, int(round(params["stroke_gap_sp"] * spacing_px)))
+    closed = cv2.morphologyEx(region, cv2.MORPH_CLOSE, np.ones((gap, 1), np.uint8)) > 0
+    shortest = params["accidental_min_height_sp"] * params["stem_min_share"] * spacing_px
+    longest = params["accidental_max_height_sp"] * spacing_px
+    runs = np.zeros(closed.shape, dtype=np.uint8)
+    for column in range(closed.shape[1]):
+        for start, end in _column_runs(closed[:, column]):
+            if shortest <= end - start <= longest:
+                runs[start:end, column] = 1
+    count, _, stats, _ = cv2.connectedComponentsWithStats(runs, 8)
+    boxes = []
+    for label in range(1, count):
+        x0, y0 = stats[label, cv2.CC_STAT_LEFT], stats[label, cv2.CC_STAT_TOP]
+        width, height = stats[label, cv2.CC_STAT_WIDTH], stats[label, cv2.CC_STAT_HEIGHT]
+        if width <= params["stroke_max_width_sp"] * spacing_px:
+            boxes.append((x0 + x_from, y0, x0 + x_from + width, y0 + height))
+    boxes.sort()
+    return np.array(boxes, dtype=np.int64).reshape(-1, 4)
+
+
+def stroke_glyphs(
+    symbols: np.ndarray, clef_end: int, spacing_px: float, params: Mapping[str, Any]
+) -> list[Glyph]:
+    """The accidentals after the clef read from their vertical strokes alone, left to right.
+
+    Where accidentals touch or overlap (tightly packed flats), their strokes still stand
+    apart. Two strokes side by side (gap at most ``sharp_stem_max_gap_sp``), overlapping in
+    rows over ``sharp_stem_min_share`` of the longer, are a sharp, its pitch their middle; a
+    stroke with ink right of it in its lower part only (``flat_bowl_top_share``) is a flat,
+    its pitch the middle of that ink (its bowl). The run ends at the first stroke that is
+    neither, or one further than ``max_gap_after_clef_sp`` from the clef or
+    ``max_gap_between_sp`` from the previous accidental.
+    """
+    strokes = _strokes(symbols, clef_end, spacing_px, params)
+    glyphs: list[Glyph] = []
+    previous_end = clef_end
+    max_gap = params["max_gap_after_clef_sp"] * spacing_px
+    bowl_width = int(round(params["accidental_max_width_sp"] * spacing_px / 2))
+    index = 0
+    while index < len(strokes):
+        x0, y0, x1, y1 = (int(v) for v in strokes[index])
+        if x0 - previous_end > max_gap:
+            break
+        length = y1 - y0
+        if index + 1 < len(strokes):
+            u0, v0, u1, v1 = (int(v) for v in strokes[index + 1])
+            overlap = min(y1, v1) - max(y0, v0)
+            if u0 - x1 <= params["sharp_stem_max_gap_sp"] * spacing_px and overlap >= params[
+                "sharp_stem_min_share"
+            ] * max(length, v1 - v0):
+                # The middle of the beams between the stems (a stem's end may be lost).
+                beams = np.nonzero(symbols[min(y0, v0) : max(y1, v1), x1:u0])[0]
+                pitch = (y0 + y1 + v0 + v1) / 4.0
+                if beams.size:
+                    pitch = (pitch + min(y0, v0) + float(beams.mean())) / 2.0
+                glyphs.append(Glyph(x0, u1, min(y0, v0), max(y1, v1), SHARP, pitch))
+                previous_end, index = u1, index + 2
+                max_gap = params["max_gap_between_sp"] * spacing_px
+                continue
+        # Right of a flat's stem: its bowl at the foot, nothing higher up (the next flat's
+        # stem may start within reach: only columns before the next stroke are looked at).
+        right_end = x1 + bowl_width
+        if index + 1 < len(strokes):
+            right_end = min(right_end, int(strokes[index + 1][0]))
+        right = symbols[y0:y1, x1:right_end]
+        top_rows = max(1, int(round(params["flat_bowl_top_share"] * length)))
+        rows = np.nonzero(right)[0]
+        if right.size and rows.size and not right[:top_rows].any():
+            glyphs.append(Glyph(x0, right_end, y0, y1, FLAT, float(y0 + rows.mean())))
+            previous_end, index = right_end, index + 1
+            max_gap = params["max_gap_between_sp"] * spacing_px
+            continue
+        break
+    return glyphs
+
+
 def _fits_pattern(
     steps: Sequence[float], kind: str, tolerance_steps: float, max_bias_steps: float
 ) -> int:
@@ -572,13 +699,20 @@ def staff_key_signature(
     glyphs = key_glyphs(symbols, pieces, staff.spacing_px, params)
     if glyphs is None:
         return None
-    return key_from_accidentals(
-        glyphs,
-        top_line_row,
-        staff.spacing_px,
-        params["position_tolerance_steps"],
-        params["position_max_bias_steps"],
-    )
+    _, clef_end = find_clef(symbols, pieces, staff.spacing_px, params)
+    # Two readings, by glyphs and by strokes; each ends where its shapes stop making sense
+    # and is cut to the accidentals that fit the pattern, so the longer one is kept.
+    readings = [
+        key_from_accidentals(
+            found,
+            top_line_row,
+            staff.spacing_px,
+            params["position_tolerance_steps"],
+            params["position_max_bias_steps"],
+        )
+        for found in (glyphs, stroke_glyphs(symbols, clef_end, staff.spacing_px, params))
+    ]
+    return max(readings, key=abs)
 
 
 def combine_staff_keys(values: Sequence[int | None]) -> int | None:
