@@ -56,6 +56,7 @@ PARAM_KEYS = (
     "speck_max_area_sq_sp",
     "gap_max_ink_sp",
     "clef_min_width_sp",
+    "clef_max_width_sp",
     "clef_min_height_sp",
     "clef_max_start_sp",
     "clef_join_gap_sp",
@@ -253,9 +254,14 @@ def classify_glyph(mask: np.ndarray, spacing_px: float, params: Mapping[str, Any
         ):
             return SHARP
         # A natural's left stroke goes up from its middle, its right one down.
-        if left_top < right_top and left_end < right_end:
+        if left_top < right_top and left_end + 0.15 * height < right_end:
             return NATURAL
-        return _sharp_by_its_ends(mask, spacing_px, params)
+        # A flat whose stem was cut short: its bowl's right side, starting lower and no
+        # longer, is the second stroke.
+        if right_top - left_top >= 0.2 * height and right_len < left_len:
+            strokes = strokes[:1]
+        else:
+            return _sharp_by_its_ends(mask, spacing_px, params)
     if len(strokes) == 1:
         s0, s1 = strokes[0]
         if s0 > 0.35 * width or s1 >= width - 0.2 * width:
@@ -367,7 +373,9 @@ def find_clef(
     The clef is the last cluster of pieces, starting within ``clef_max_start_sp`` of the
     staff's start with a piece wider than a stroke (a barline or a brace's tip is not), whose
     pieces follow each other within ``clef_join_gap_sp`` (an F clef's dots; a curve cut where
-    it crossed a line), that is ``clef_min_width_sp`` wide and ``clef_min_height_sp`` tall.
+    it crossed a line) while it stays within ``clef_max_width_sp`` (a key signature packed
+    close to the clef is not its own), that is ``clef_min_width_sp`` wide and
+    ``clef_min_height_sp`` tall.
     """
     index = 0
     found = None
@@ -382,6 +390,7 @@ def find_clef(
         while (
             following < len(pieces)
             and pieces[following][0] - end <= params["clef_join_gap_sp"] * spacing_px
+            and pieces[following][1] - x0 <= params["clef_max_width_sp"] * spacing_px
         ):
             end = pieces[following][1]
             following += 1
