@@ -11,7 +11,8 @@ What it does:
    flats to six sharps, engraved by verovio in its five music fonts at staff spacings of about
    7 to 25 pixels (staff size and 150, 200 or 300 dpi). The truth of every system is the
    ``keySig`` of its first measure in verovio's SVG
-   (``synthetic.EngravedSystem.key_signature_fifths``). Every page is read clean and once more
+   (``synthetic.EngravedSystem.key_signature_fifths``; checked by eye on the first system of
+   five pages, one per font, in keys -6, -3, 0, 3 and 6). Every page is read clean and once more
    damaged to look scanned (``synthetic.degrade`` with the segmentation benchmark's random
    scanner damage, 1-bit or gray).
 2. Real: the systems of ``real/labels_key_signature.json`` (key signatures read by eye on the
@@ -178,11 +179,11 @@ def read_page(gray: np.ndarray, dpi: float, mode: str, config: dict) -> tuple[li
     return result.staff_boxes, keys, result.metrics.staff_spacing_px
 
 
-def score_systems(found_boxes, found_keys, true_boxes, true_keys) -> list[tuple[int, int | None]]:
-    """(true, read) per true system; read is None when the system was not found."""
+def score_systems(found_boxes, found_keys, true_boxes, true_keys) -> list[tuple]:
+    """(true, read, found) per true system; read is None when the system was not found."""
     matches = {t: p for p, t, _ in evaluation.match_boxes(found_boxes, true_boxes, MATCH_MIN_IOU)}
     return [
-        (int(true), found_keys[matches[i]] if i in matches else None)
+        (int(true), found_keys[matches[i]] if i in matches else None, i in matches)
         for i, true in enumerate(true_keys)
     ]
 
@@ -207,9 +208,10 @@ def run_synthetic(task: tuple[Engraving, Path, dict, int]) -> list[dict]:
         found_boxes, found_keys, spacing = read_page(gray, engraving.dpi, mode, config)
         seconds = time.perf_counter() - start
         pairs = score_systems(found_boxes, found_keys, boxes, page["keys"])
-        for index, (true, read) in enumerate(pairs):
+        for index, (true, read, found) in enumerate(pairs):
             rows.append(
                 {
+                    "found": found,
                     "subset": subset,
                     "page": f"{engraving.source}@{engraving.target_fifths}/{engraving.font}"
                     f"/{engraving.dpi}dpi/{engraving.staff_space_mm}mm",
@@ -266,6 +268,7 @@ def run_real(task: tuple[dict, dict]) -> list[dict]:
         read = found_keys[matches[index]] if index in matches else None
         rows.append(
             {
+                "found": index in matches,
                 "subset": "real",
                 "page": item["page_id"],
                 "system": index,
@@ -290,17 +293,22 @@ def _map(function, items, jobs: int) -> list:
 
 def _accuracy_row(name: str, rows: list[dict]) -> str:
     n = len(rows)
+    found = sum(r["found"] for r in rows)
     right = sum(r["read"] == r["true"] for r in rows)
     unread = sum(r["read"] is None for r in rows)
     wrong = n - right - unread
     accuracy = right / n if n else float("nan")
-    return f"| {name} | {n} | {right} | {wrong} | {unread} | {accuracy:.3f} |"
+    on_found = right / found if found else float("nan")
+    return (
+        f"| {name} | {n} | {found} | {right} | {wrong} | {unread} | {accuracy:.3f}"
+        f" | {on_found:.3f} |"
+    )
 
 
 def report(rows: list[dict], args, seconds: float) -> str:
     header = (
-        "| subset | systems | right | wrong | not read (None) | accuracy |\n"
-        "|---|---|---|---|---|---|"
+        "| subset | systems | found by the segmenter | right | wrong | not read (None) |"
+        " accuracy | accuracy on found systems |\n|---|---|---|---|---|---|---|---|"
     )
     lines = [
         "# Key signature benchmark",
@@ -324,7 +332,7 @@ def report(rows: list[dict], args, seconds: float) -> str:
     lines += ["", "## Synthetic, by font", "", header]
     for font in FONTS:
         lines.append(_accuracy_row(font, [r for r in synthetic_rows if r["font"] == font]))
-    lines += ["", "## Synthetic, by staff spacing (pixels, as measured)", "", header]
+    lines += ["", "## Synthetic, by staff spacing (pixels, as measured on the page)", "", header]
     for low, high in SPACING_BINS_PX:
         chosen = [r for r in synthetic_rows if low <= r["spacing_px"] < high]
         if chosen:
@@ -339,10 +347,12 @@ def report(rows: list[dict], args, seconds: float) -> str:
             ]
             if chosen:
                 lines.append(_accuracy_row(f"{count} ({subset_name})", chosen))
-    lines += ["", "## Failures: true -> read (count)", ""]
+    lines += ["", "## Failures on found systems: true -> read (count)", ""]
     for subset in subsets:
         confusion = collections.Counter(
-            (r["true"], r["read"]) for r in rows if r["subset"] == subset and r["read"] != r["true"]
+            (r["true"], r["read"])
+            for r in rows
+            if r["subset"] == subset and r["found"] and r["read"] != r["true"]
         )
         if confusion:
             pairs = ", ".join(f"{t} -> {p}: {n}" for (t, p), n in confusion.most_common())
@@ -351,13 +361,14 @@ def report(rows: list[dict], args, seconds: float) -> str:
         "",
         "## Failed systems",
         "",
-        "| subset | page | system | true | read |",
-        "|---|---|---|---|---|",
+        "| subset | page | system | found | true | read |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r["read"] != r["true"]:
             lines.append(
-                f"| {r['subset']} | {r['page']} | {r['system']} | {r['true']} | {r['read']} |"
+                f"| {r['subset']} | {r['page']} | {r['system']} | {r['found']} | {r['true']}"
+                f" | {r['read']} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -373,6 +384,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-real", action="store_true")
     parser.add_argument("--no-synthetic", action="store_true")
     parser.add_argument("--out", type=Path, default=BENCHMARK_DIR / "results/key_signature.md")
+    parser.add_argument("--rows-json", type=Path, help="also write one row per system here")
     args = parser.parse_args(argv)
     config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
     start = time.perf_counter()
@@ -389,7 +401,8 @@ def main(argv=None) -> int:
     text = report(rows, args, time.perf_counter() - start)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    (args.out.with_suffix(".json")).write_text(json.dumps(rows, indent=0), encoding="utf-8")
+    if args.rows_json:
+        args.rows_json.write_text(json.dumps(rows, indent=0), encoding="utf-8")
     print(text)
     return 0
 
