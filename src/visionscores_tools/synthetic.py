@@ -43,6 +43,10 @@ VEROVIO_UNITS_PER_MM = 10
 # Each staff line in verovio's SVG is a single straight path "M x y L x y".
 _LINE_PATH = re.compile(r"^\s*M\s*(-?[\d.]+)[\s,]+(-?[\d.]+)\s*L\s*(-?[\d.]+)[\s,]+(-?[\d.]+)\s*$")
 _TRANSLATE = re.compile(r"translate\(\s*(-?[\d.]+)[\s,]+(-?[\d.]+)\s*\)")
+# SMuFL code points of the accidentals verovio draws in a key signature (``keyAccid`` glyphs,
+# referenced as ``#E262-<id>``): https://w3c.github.io/smufl/latest/tables/standard-accidentals-12-edo.html
+_SMUFL_SHARP, _SMUFL_FLAT = "E262", "E260"
+_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,14 @@ class EngravedSystem:
 
     staff_bbox: tight staff box ``(x0, y0, x1, y1)`` in SVG pixels of the page.
     n_staves: number of staves in the system (2 for a piano grand staff).
+    key_signature_fifths: the key signature printed at the start of the system's staves, as
+        sharps (positive) or flats (negative); 0 for none. Cancelling naturals are not counted.
+        None when the staves print different key signatures.
     """
 
     staff_bbox: tuple[float, float, float, float]
     n_staves: int
+    key_signature_fifths: int | None = 0
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,11 @@ class EngravedPage:
     @property
     def n_staves(self) -> list[int]:
         return [s.n_staves for s in self.systems]
+
+    @property
+    def key_signatures(self) -> list[int | None]:
+        """Key signature of each system (sharps positive, flats negative), top to bottom."""
+        return [s.key_signature_fifths for s in self.systems]
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,6 +281,37 @@ def _classes(element) -> str:
     return element.get("class", "")
 
 
+def _glyph_code(use_element) -> str:
+    """SMuFL code point of a ``<use>`` glyph reference (``#E262-abc`` gives ``E262``)."""
+    href = use_element.get(_XLINK_HREF) or use_element.get("href", "")
+    return href.lstrip("#").split("-")[0]
+
+
+def system_key_signature_from_svg(system) -> int | None:
+    """Key signature printed at the start of one verovio SVG system group, in fifths.
+
+    Read from the ``keySig`` groups of the system's first measure, one per staff: sharps count
+    +1, flats -1 (naturals cancelling a previous key are not counted). A staff with no
+    ``keySig`` there prints none (0). None when the staves disagree.
+    """
+    first_measure = next(
+        (e for e in system.iter(f"{SVG_NS}g") if "measure" in _classes(e).split()), None
+    )
+    if first_measure is None:
+        return 0
+    per_staff = []
+    for staff in (e for e in first_measure if _classes(e) == "staff"):
+        fifths = 0
+        for key_sig in (e for e in staff.iter(f"{SVG_NS}g") if _classes(e) == "keySig"):
+            for use in key_sig.iter(f"{SVG_NS}use"):
+                code = _glyph_code(use)
+                fifths += (code == _SMUFL_SHARP) - (code == _SMUFL_FLAT)
+        per_staff.append(fifths)
+    if not per_staff:
+        return 0
+    return per_staff[0] if len(set(per_staff)) == 1 else None
+
+
 def systems_from_svg(svg: str) -> tuple[float, float, list[EngravedSystem]]:
     """Read page size and the tight staff box of every system from a verovio SVG page.
 
@@ -318,7 +362,13 @@ def systems_from_svg(svg: str) -> tuple[float, float, list[EngravedSystem]]:
             (max(ys) + margin_y) * sy,
         )
         # verovio splits staves per measure; the same staff recurs with the same top line.
-        systems.append(EngravedSystem(staff_bbox=box, n_staves=len(staff_tops)))
+        systems.append(
+            EngravedSystem(
+                staff_bbox=box,
+                n_staves=len(staff_tops),
+                key_signature_fifths=system_key_signature_from_svg(system),
+            )
+        )
     systems.sort(key=lambda s: s.staff_bbox[1])
     return width_px, height_px, systems
 
