@@ -8,3 +8,4 @@ from visionscores.segment import page
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
 CLEAN = page.cleaning_params(CONFIG["clean"])  # the arguments of clean.clean_page
 STAFF, SYSTEM = page.split_segment_params(CONFIG["segment"])  # of find_staves, find_systems
+MOVEMENTS = CONFIG["movements"]  # the arguments (params) of segment.movements
