@@ -187,10 +187,11 @@ def test_movement_file_keeps_every_system_and_marks_each_pieces_first(joined_fil
     assert starts == [True, False, False, True, False]  # 3 + 2 systems
     for gray, boxes in zip(joined_file.pages, joined_file.boxes, strict=True):
         for x0, y0, x1, y1 in boxes:
-            # the top staff line of every box is ink across the system (anti-aliased: the
-            # darkest of the rows around its centre)
-            rows = gray[round(y0) - 1 : round(y0) + 2, round(x0) + 5 : round(x1) - 5]
-            assert (rows.min(axis=0) < 160).mean() > 0.9
+            # the top and bottom staff lines of every box are ink across the system
+            # (anti-aliased: the darkest of the rows around each centre)
+            for y in (y0, y1):
+                rows = gray[round(y) - 1 : round(y) + 2, round(x0) + 5 : round(x1) - 5]
+                assert (rows.min(axis=0) < 160).mean() > 0.9
 
 
 def test_joined_pieces_through_the_page_pipeline_start_where_the_second_piece_does(
