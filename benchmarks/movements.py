@@ -66,6 +66,7 @@ import realpages  # noqa: E402  (lives in benchmarks/real)
 
 DINOSCORE = "DiNoScore/Scores"
 CACHE_VERSION = 1  # bump when what is cached per page changes
+CUE_VERSION = 4  # bump when system_cues measures differently
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,7 +215,9 @@ def work_cues(folder: Path, params: dict) -> list[dict]:
 def cached_work_cues(folder: Path, params: dict) -> list[dict]:
     """work_cues, cached beside the pages under a key of the cue parameters."""
     key = hashlib.sha256(
-        json.dumps({k: params[k] for k in movements.CUE_KEYS}, sort_keys=True).encode()
+        json.dumps(
+            {"v": CUE_VERSION, **{k: params[k] for k in movements.CUE_KEYS}}, sort_keys=True
+        ).encode()
     ).hexdigest()[:12]
     path = folder / f"cues-{key}.pkl"
     if path.exists():
