@@ -83,6 +83,7 @@ def test_cues_measure_the_drawn_page(drawn):
     assert [c["ends_with_final_barline"] for c in cues] == [False, True, False, False]
     assert [c["end_repeat_dots"] for c in cues] == [False, False, True, False]
     assert [c["end_thick_bar"] for c in cues] == [False, True, True, False]
+    assert all(c["left_closed"] for c in cues)
     assert cues[0]["heading_ink_share"] > 0
     assert [c["heading_ink_share"] for c in cues[1:]] == [0.0, 0.0, 0.0]
     assert cues[1]["time_signature"] == 1.0
@@ -112,6 +113,7 @@ def _cue(**values) -> dict:
         "heading_ink_share": 0.0,
         "ends_with_final_barline": False,
         "time_signature": 0.0,
+        "left_closed": True,
     }
     return {**base, **values}
 
@@ -167,7 +169,8 @@ def test_heading_box_lies_between_the_system_above_and_the_system(drawn):
 
 @pytest.fixture(scope="module")
 def joined_file():
-    """Two short corpus pieces engraved with their titles and joined on shared pages."""
+    """Two short corpus pieces engraved with their titles and joined on shared pages, the
+    first system of each indented (150 px, about 10 sp at 200 dpi)."""
     synthetic = pytest.importorskip("visionscores_tools.synthetic")
     pytest.importorskip("verovio")
     pieces = [
@@ -180,12 +183,21 @@ def joined_file():
             ("schoenberg/opus19/movement6", "Op. 19 No. 6"),
         )
     ]
-    return synthetic.movement_file(pieces, margin_top_px=100, margin_bottom_px=100, piece_gap_px=60)
+    return synthetic.movement_file(
+        pieces, margin_top_px=100, margin_bottom_px=100, piece_gap_px=60, first_indent_px=150
+    )
 
 
 def test_movement_file_keeps_every_system_and_marks_each_pieces_first(joined_file):
     starts = [start for page in joined_file.starts for start in page]
     assert starts == [True, False, False, True, False]  # 3 + 2 systems
+    boxes = [box for page in joined_file.boxes for box in page]
+    left, right = boxes[1][0], np.floor(boxes[1][2])  # of a system left as engraved
+    # columns 0 .. right squeezed into 150 .. right: each piece's first system begins
+    # 150 px further in, less 150 px times its left end's share of the right end
+    for index in (0, 3):
+        assert boxes[index][0] - left == pytest.approx(150 * (1 - left / right), abs=1)
+        assert boxes[index][2] == pytest.approx(boxes[1][2], abs=0.5)
     for gray, boxes in zip(joined_file.pages, joined_file.boxes, strict=True):
         for x0, y0, x1, y1 in boxes:
             # the top and bottom staff lines of every box are ink across the system

@@ -633,12 +633,28 @@ def system_bands(gray: np.ndarray, boxes: np.ndarray, first_page: bool) -> list[
     return bands
 
 
+def _indented(band: np.ndarray, box: np.ndarray, indent_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """A system's band with columns 0 .. right end squeezed into indent .. right end (the
+    right end and what lies beyond stay); the box's x0 follows exactly."""
+    right = int(np.floor(box[2]))
+    squeezed = cv2.resize(
+        band[:, :right], (right - indent_px, band.shape[0]), interpolation=cv2.INTER_AREA
+    )
+    out = np.full_like(band, 255)
+    out[:, indent_px:right] = squeezed
+    out[:, right:] = band[:, right:]
+    moved = box.copy()
+    moved[0] = indent_px + box[0] * (right - indent_px) / right
+    return out, moved
+
+
 def movement_file(
     pieces: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
     *,
     margin_top_px: int,
     margin_bottom_px: int,
     piece_gap_px: int,
+    first_indent_px: int = 0,
 ) -> MovementFile:
     """Join rasters of several engraved pieces into one file, as a collection prints them:
     every system's band (:func:`system_bands`) is set below the one before, a piece's first
@@ -647,11 +663,14 @@ def movement_file(
 
     pieces: per piece, its pages as ``(gray, boxes)`` of :func:`rasterize` (all pages the
         same size; each piece engraved with its title block, ``header=True``).
+    first_indent_px: indent of each piece's first system, as engravers print it (verovio
+        does not): the band's columns left of the system's right end are squeezed
+        horizontally so that its left end moves right by this much and its right end stays.
     Returns the pages, boxes and exact starts (:class:`MovementFile`).
     """
     shape = pieces[0][0][0].shape
     height = shape[0]
-    bands = []  # (gray, y0, y1, boxes moved to the band's top, starts a piece)
+    bands = []  # (band image, box moved to the band's top, starts a piece)
     for piece in pieces:
         first_system = True
         for page_index, (gray, boxes) in enumerate(piece):
@@ -662,26 +681,28 @@ def movement_file(
                 system_bands(gray, boxes, page_index == 0), boxes, strict=True
             ):
                 moved = box - np.array([0.0, y0, 0.0, y0])
-                bands.append((gray, y0, y1, moved, first_system))
+                band = gray[y0:y1]
+                if first_system and first_indent_px > 0:
+                    band, moved = _indented(band, moved, first_indent_px)
+                bands.append((band, moved, first_system))
                 first_system = False
     pages, page_boxes, page_starts = [], [], []
     canvas, boxes_here, starts_here, cursor = None, [], [], margin_top_px
-    for gray, y0, y1, box, start in bands:
+    for band, box, start in bands:
         if start and canvas is not None:
             cursor += piece_gap_px
-        if canvas is None or cursor + (y1 - y0) > height - margin_bottom_px:
+        if canvas is None or cursor + band.shape[0] > height - margin_bottom_px:
             if canvas is not None:
                 pages.append(canvas)
                 page_boxes.append(np.array(boxes_here).reshape(-1, 4))
                 page_starts.append(tuple(starts_here))
             canvas = np.full(shape, 255, np.uint8)
             boxes_here, starts_here, cursor = [], [], margin_top_px
-        band = gray[y0:y1]
         fit = min(band.shape[0], height - cursor)
         canvas[cursor : cursor + fit] = np.minimum(canvas[cursor : cursor + fit], band[:fit])
         boxes_here.append(box + np.array([0.0, cursor, 0.0, cursor]))
         starts_here.append(start)
-        cursor += y1 - y0
+        cursor += band.shape[0]
     pages.append(canvas)
     page_boxes.append(np.array(boxes_here).reshape(-1, 4))
     page_starts.append(tuple(starts_here))

@@ -33,6 +33,9 @@ CUE_KEYS = (
     "double_bar_max_gap_sp",
     "repeat_dot_min_fill",
     "start_window_sp",
+    "staff_left_tolerance_sp",
+    "left_mark_reach_sp",
+    "left_mark_min_fill",
     "time_signature_width_sp",
 )
 
@@ -122,6 +125,23 @@ def _repeat_dots(ink: np.ndarray, system: System, bar_left: int, params) -> bool
             if band.size == 0 or band.mean(axis=0).max() < params["repeat_dot_min_fill"]:
                 return False
     return True
+
+
+def left_closed(ink: np.ndarray, system: System, params: Mapping[str, Any]) -> bool:
+    """Whether the system's left end is a true start of its staves: they begin together
+    (within ``staff_left_tolerance_sp``) at a brace or barline (a column from
+    ``left_mark_reach_sp`` left of the end to one spacing right of it inked over
+    ``left_mark_min_fill`` of every staff's height). A system whose start the segmenter
+    lost (lines tracked only from mid-page) fails both, so its left end is no indent."""
+    spacing = system.spacing_px
+    lefts = [staff.left_px for staff in system.staves]
+    if max(lefts) - min(lefts) > params["staff_left_tolerance_sp"] * spacing:
+        return False
+    first = max(0, round(system.staff_box[0] - params["left_mark_reach_sp"] * spacing))
+    last = min(ink.shape[1], round(system.staff_box[0] + spacing) + 1)
+    if last <= first:
+        return False
+    return bool(_column_fill(ink, system, first, last).max() >= params["left_mark_min_fill"])
 
 
 def start_time_signature(ink: np.ndarray, system: System, params: Mapping[str, Any]) -> float:
@@ -220,6 +240,7 @@ def system_cues(
             "heading_ink_share": float(band.mean()) if band.size else 0.0,
         }
         cue.update(end_barline(ink, system, line_thickness_px, params))
+        cue["left_closed"] = left_closed(ink, system, params)
         cue["time_signature"] = start_time_signature(ink, system, params)
         cues.append(cue)
     return cues
@@ -261,7 +282,8 @@ def fired_cues(
 ) -> list[dict[str, bool]]:
     """Per system of a file in reading order, which cues of a movement start fire:
     ``indent`` (``indent_min_sp`` to ``indent_max_sp`` right of the usual left end: a
-    system further in is a short fragment, not an indented start), ``final_barline_before``
+    system further in is a short fragment, not an indented start; and its left end
+    :func:`left_closed`), ``final_barline_before``
     (the system before it closes with a final barline), ``heading``
     (``heading_min_ink_share`` in the band above), ``wide_gap`` (the gap above is at least
     ``gap_min_ratio`` times the page's usual one), ``time_signature``
@@ -271,7 +293,10 @@ def fired_cues(
     for index, cue in enumerate(cues):
         fired.append(
             {
-                "indent": params["indent_min_sp"] <= indents[index] <= params["indent_max_sp"],
+                "indent": bool(
+                    params["indent_min_sp"] <= indents[index] <= params["indent_max_sp"]
+                    and cue["left_closed"]
+                ),
                 "final_barline_before": bool(
                     index > 0 and cues[index - 1]["ends_with_final_barline"]
                 ),
