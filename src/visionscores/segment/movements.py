@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 
 from visionscores.segment.systems import System
@@ -194,7 +195,9 @@ def system_cues(
     system above, over the page's width); the end-barline cues of :func:`end_barline`;
     ``time_signature`` (:func:`start_time_signature`, 0..1).
     """
-    ink = page < params["ink_threshold"]
+    # 0/1 bytes viewed as booleans: OpenCV thresholds several times faster than numpy
+    _, ink01 = cv2.threshold(page, params["ink_threshold"] - 1, 1, cv2.THRESH_BINARY_INV)
+    ink = ink01.view(np.bool_)
     height, width = ink.shape
     lefts = np.array([s.staff_box[0] for s in systems], dtype=float)
     columns = np.array([s.column for s in systems])
