@@ -110,6 +110,8 @@ def _cue(**values) -> dict:
         "usual_left_px": 100.0,
         "indent_sp": 0.0,
         "gap_ratio": 1.0,
+        "gap_above_sp": 4.0,
+        "index_on_page": 1,
         "heading_ink_share": 0.0,
         "ends_with_final_barline": False,
         "time_signature": 0.0,
@@ -220,3 +222,15 @@ def test_joined_pieces_through_the_page_pipeline_start_where_the_second_piece_do
         )
         truth += list(page_starts)
     assert movements.movement_starts(cues, MOVEMENTS) == truth
+
+
+def test_a_pages_first_system_compares_its_top_gap_with_the_files():
+    # three pages' first systems 10, 10 and 20 sp below the page's top; one system below
+    # another on its page keeps its own page's ratio
+    cues = [
+        _cue(index_on_page=0, gap_above_sp=10.0),
+        _cue(gap_ratio=1.5),
+        _cue(index_on_page=0, gap_above_sp=10.0),
+        _cue(index_on_page=0, gap_above_sp=20.0),
+    ]
+    assert movements.file_gap_ratios(cues) == pytest.approx([1.0, 1.5, 1.0, 2.0])

@@ -270,6 +270,24 @@ def file_indent_sp(cues: Sequence[Mapping[str, Any]], min_systems_on_page: int) 
     return indents
 
 
+def file_gap_ratios(cues: Sequence[Mapping[str, Any]]) -> list[float]:
+    """The gap above every system over the usual one: a system below another, against its
+    page's median gap between systems (``gap_ratio``); a page's first system, against the
+    file's median gap from the page's top to the first system (a piece starting at the top
+    of a page has its title or heading there, on top of the page's running head)."""
+    tops = [c["gap_above_sp"] for c in cues if c["index_on_page"] == 0]
+    usual_top = float(np.median(tops)) if tops else float("nan")
+    ratios = []
+    for cue in cues:
+        if cue["index_on_page"] > 0:
+            ratios.append(cue["gap_ratio"])
+        elif np.isfinite(usual_top) and usual_top > 0:
+            ratios.append(cue["gap_above_sp"] / usual_top)
+        else:
+            ratios.append(1.0)
+    return ratios
+
+
 # The cues movement_starts weighs, and the config key of each one's weight.
 CUE_WEIGHTS = {
     "indent": "weight_indent",
@@ -289,9 +307,10 @@ def fired_cues(
     :func:`left_closed`), ``final_barline_before``
     (the system before it closes with a final barline), ``heading``
     (``heading_min_ink_share`` in the band above), ``wide_gap`` (the gap above is at least
-    ``gap_min_ratio`` times the page's usual one), ``time_signature``
+    ``gap_min_ratio`` times the usual one, :func:`file_gap_ratios`), ``time_signature``
     (:func:`start_time_signature` at least ``time_signature_min_score``)."""
     indents = file_indent_sp(cues, params["min_systems_for_page_left"])
+    gap_ratios = file_gap_ratios(cues)
     fired = []
     for index, cue in enumerate(cues):
         fired.append(
@@ -304,7 +323,7 @@ def fired_cues(
                     index > 0 and cues[index - 1]["ends_with_final_barline"]
                 ),
                 "heading": cue["heading_ink_share"] >= params["heading_min_ink_share"],
-                "wide_gap": cue["gap_ratio"] >= params["gap_min_ratio"],
+                "wide_gap": gap_ratios[index] >= params["gap_min_ratio"],
                 "time_signature": cue["time_signature"] >= params["time_signature_min_score"],
             }
         )
