@@ -158,14 +158,20 @@ def test_movement_indices_count_starts():
 
 def test_heading_box_lies_between_the_system_above_and_the_system(drawn):
     gray, systems = drawn
-    params = {**MOVEMENTS, "heading_clear_sp": 1.0, "heading_max_height_sp": 100.0}
+    params = {
+        **MOVEMENTS,
+        "heading_clear_sp": 1.0,
+        "heading_box_clear_sp": 1.0,
+        "heading_max_height_sp": 100.0,
+    }
     # system 1: from the bottom of system 0 (520) + 1 sp to its top (600) - 1 sp, across the
     # union of the systems' crop boxes (x 40 .. 1920)
     assert movements.heading_box(gray.shape, systems, 1, params) == (40, 540, 1920, 580)
     # system 0: from the page's top, at most heading_max_height_sp tall
     short = {**params, "heading_max_height_sp": 5.0}
     assert movements.heading_box(gray.shape, systems, 0, short) == (40, 180, 1920, 280)
-    crowded = {**params, "heading_clear_sp": 3.0}  # 3 sp each side of an 80 px gap: no room
+    # 3 sp below the system above and 1 sp above this one, in an 80 px gap: no room
+    crowded = {**params, "heading_clear_sp": 3.0}
     assert movements.heading_box(gray.shape, systems, 1, crowded) is None
 
 

@@ -367,9 +367,10 @@ def heading_box(
     """The region above system ``index`` of a page where a movement's heading stands
     (x0, y0, x1, y1, pixels of the cleaned page; None when there is no room).
 
-    Across the page's width; from the staff bottom of the system above (or the page's top)
-    plus ``heading_clear_sp`` to ``heading_clear_sp`` above the system's top line, at most
-    ``heading_max_height_sp`` tall (a title block above a first system is mostly kept).
+    Across the systems' crop boxes; from ``heading_clear_sp`` below the staff bottom of the
+    system above (clear of its low notes; or the page's top) to ``heading_box_clear_sp``
+    above the system's top line (a tempo word may stand as low as 1.5 sp above it), at
+    most ``heading_max_height_sp`` tall (a title block above a first system is mostly kept).
     """
     height, width = page_shape[:2]
     system = systems[index]
@@ -379,9 +380,8 @@ def heading_box(
         for other in systems[:index]
         if other.column == system.column and other.staff_box[3] <= system.staff_box[1]
     ]
-    clear = params["heading_clear_sp"] * spacing
-    y1 = round(system.staff_box[1] - clear)
-    y0 = round(max(above) + clear) if above else 0
+    y1 = round(system.staff_box[1] - params["heading_box_clear_sp"] * spacing)
+    y0 = round(max(above) + params["heading_clear_sp"] * spacing) if above else 0
     y0 = max(0, y0, round(y1 - params["heading_max_height_sp"] * spacing))
     y1 = min(height, y1)
     if y1 - y0 < 1:
