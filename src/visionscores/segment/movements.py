@@ -184,7 +184,7 @@ def system_cues(
     page: the cleaned gray page (uint8, paper white); systems: its systems, in reading order;
     line_thickness_px: the page's staff-line thickness; params: config ``movements:``.
 
-    Each dict holds: ``page_width_px``; ``spacing_px``; ``index_on_page`` and
+    Each dict holds: ``page_width_px`` and ``page_height_px``; ``spacing_px``; ``index_on_page`` and
     ``systems_on_page``; ``left_px`` (left end of the staves) and ``usual_left_px`` (the
     page's usual left end: the lower quartile of its systems' left ends, the same column);
     ``indent_sp`` (left end right of the usual, sp); ``gap_above_sp`` (from the staff bottom
