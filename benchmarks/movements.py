@@ -545,10 +545,10 @@ def _row_line(label: str, counts: dict, extra: str = "") -> str:
     )
 
 
-def _cue_text(row: dict, fired: dict) -> str:
+def _cue_text(row: dict, fired: dict, gap_ratio: float) -> str:
     names = [name for name, on in fired.items() if on] or ["none"]
     return (
-        f"{'+'.join(names)} (indent {row['indent_sp']:.1f} sp, gap x{row['gap_ratio']:.2f}, "
+        f"{'+'.join(names)} (indent {row['indent_sp']:.1f} sp, gap x{gap_ratio:.2f}, "
         f"heading ink {row['heading_ink_share']:.3f}, time sig {row['time_signature']:.2f})"
     )
 
@@ -596,6 +596,7 @@ def render_real(results: list[dict], params: dict) -> str:
     misses, false_starts, found = [], [], []
     for r in results:
         fired = movements.fired_cues(r["rows"], params) if r["rows"] else []
+        gaps = movements.file_gap_ratios(r["rows"]) if r["rows"] else []
         starts = {int(key): title for key, title in r["work_starts"].items()}
         located = {}
         for index, number in enumerate(r["matched"]):
@@ -614,13 +615,13 @@ def render_real(results: list[dict], params: dict) -> str:
                 row = r["rows"][index]
                 misses.append(
                     f"- {_short(r['work'])} p{row['page']}: {title!r}, score "
-                    f"{r['scores'][index]:.2f}: {_cue_text(row, fired[index])}"
+                    f"{r['scores'][index]:.2f}: {_cue_text(row, fired[index], gaps[index])}"
                 )
             else:
                 row = r["rows"][index]
                 found.append(
                     f"- {_short(r['work'])} p{row['page']} system {row['index_on_page']}: "
-                    f"{title!r}: {_cue_text(row, fired[index])}"
+                    f"{title!r}: {_cue_text(row, fired[index], gaps[index])}"
                 )
         for index, start in enumerate(r["predicted"]):
             if start and index > 0 and not r["truth"][index]:
@@ -628,7 +629,7 @@ def render_real(results: list[dict], params: dict) -> str:
                 false_starts.append(
                     f"- {_short(r['work'])} p{row['page']} system {row['index_on_page']} "
                     f"(their system {r['matched'][index]}), score {r['scores'][index]:.2f}: "
-                    f"{_cue_text(row, fired[index])}"
+                    f"{_cue_text(row, fired[index], gaps[index])}"
                 )
     lines += ["", f"### Misses ({len(misses)})", "", *misses]
     lines += ["", f"### False starts ({len(false_starts)})", "", *false_starts]
