@@ -19,6 +19,8 @@ from visionscores.errors import VisionscoresError
 MIN_MAX_PAIRS = (
     ("clean", "min_skew_deg", "max_skew_deg"),
     ("judge", "min_ink_density", "max_ink_density"),
+    ("movements", "indent_min_sp", "indent_max_sp"),
+    ("movements", "heading_clear_sp", "heading_reach_sp"),
 )
 # Keys holding a folder the pipeline writes into.
 PATH_KEYS = (("paths", "resources"), ("paths", "results"))

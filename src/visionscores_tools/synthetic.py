@@ -643,6 +643,123 @@ def degrade(
 
 
 # --------------------------------------------------------------------------------------------
+# Multi-movement files
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MovementFile:
+    """Pages of several pieces set one after the other, with the exact first system of each.
+
+    pages: grayscale page rasters (uint8, white paper), all of one size.
+    boxes: per page, the tight staff boxes (n, 4) of its systems, top to bottom, pixels.
+    starts: per page, per system, True on the first system of a piece.
+    """
+
+    pages: tuple[np.ndarray, ...]
+    boxes: tuple[np.ndarray, ...]
+    starts: tuple[tuple[bool, ...], ...]
+
+
+def _ink_rows(gray: np.ndarray) -> np.ndarray:
+    return np.flatnonzero((gray < 128).any(axis=1))
+
+
+def system_bands(gray: np.ndarray, boxes: np.ndarray, first_page: bool) -> list[tuple[int, int]]:
+    """Horizontal bands (y0, y1) of a page raster, one per system, that hold everything of it:
+    each runs halfway to the next system (from the page's first ink for the first system of
+    a piece's first page, so its title block comes along; otherwise from the same reach
+    above as below the last system), pixels."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    rows = _ink_rows(gray)
+    reach = 0.5 * float(np.median(boxes[:, 3] - boxes[:, 1]))
+    bands = []
+    for index, (_, y0, _, y1) in enumerate(boxes):
+        top = (boxes[index - 1, 3] + y0) / 2 if index > 0 else y0 - reach
+        bottom = (y1 + boxes[index + 1, 1]) / 2 if index + 1 < len(boxes) else y1 + reach
+        if index == 0 and first_page and rows.size:
+            top = min(top, float(rows[0]) - 2)
+        bands.append((max(0, int(np.floor(top))), min(gray.shape[0], int(np.ceil(bottom)))))
+    return bands
+
+
+def _indented(band: np.ndarray, box: np.ndarray, indent_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """A system's band with columns 0 .. right end squeezed into indent .. right end (the
+    right end and what lies beyond stay); the box's x0 follows exactly."""
+    right = int(np.floor(box[2]))
+    squeezed = cv2.resize(
+        band[:, :right], (right - indent_px, band.shape[0]), interpolation=cv2.INTER_AREA
+    )
+    out = np.full_like(band, 255)
+    out[:, indent_px:right] = squeezed
+    out[:, right:] = band[:, right:]
+    moved = box.copy()
+    moved[0] = indent_px + box[0] * (right - indent_px) / right
+    return out, moved
+
+
+def movement_file(
+    pieces: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]],
+    *,
+    margin_top_px: int,
+    margin_bottom_px: int,
+    piece_gap_px: int,
+    first_indent_px: int = 0,
+) -> MovementFile:
+    """Join rasters of several engraved pieces into one file, as a collection prints them:
+    every system's band (:func:`system_bands`) is set below the one before, a piece's first
+    system with its title block, ``piece_gap_px`` further down, and a band that does not fit
+    above ``margin_bottom_px`` starts a new page at ``margin_top_px``.
+
+    pieces: per piece, its pages as ``(gray, boxes)`` of :func:`rasterize` (all pages the
+        same size; each piece engraved with its title block, ``header=True``).
+    first_indent_px: indent of each piece's first system, as engravers print it (verovio
+        does not): the band's columns left of the system's right end are squeezed
+        horizontally so that its left end moves right by this much and its right end stays.
+    Returns the pages, boxes and exact starts (:class:`MovementFile`).
+    """
+    shape = pieces[0][0][0].shape
+    height = shape[0]
+    bands = []  # (band image, box moved to the band's top, starts a piece)
+    for piece in pieces:
+        first_system = True
+        for page_index, (gray, boxes) in enumerate(piece):
+            if gray.shape != shape:
+                raise ValueError("every page must have the same size")
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            for (y0, y1), box in zip(
+                system_bands(gray, boxes, page_index == 0), boxes, strict=True
+            ):
+                moved = box - np.array([0.0, y0, 0.0, y0])
+                band = gray[y0:y1]
+                if first_system and first_indent_px > 0:
+                    band, moved = _indented(band, moved, first_indent_px)
+                bands.append((band, moved, first_system))
+                first_system = False
+    pages, page_boxes, page_starts = [], [], []
+    canvas, boxes_here, starts_here, cursor = None, [], [], margin_top_px
+    for band, box, start in bands:
+        if start and canvas is not None:
+            cursor += piece_gap_px
+        if canvas is None or cursor + band.shape[0] > height - margin_bottom_px:
+            if canvas is not None:
+                pages.append(canvas)
+                page_boxes.append(np.array(boxes_here).reshape(-1, 4))
+                page_starts.append(tuple(starts_here))
+            canvas = np.full(shape, 255, np.uint8)
+            boxes_here, starts_here, cursor = [], [], margin_top_px
+        fit = min(band.shape[0], height - cursor)
+        canvas[cursor : cursor + fit] = np.minimum(canvas[cursor : cursor + fit], band[:fit])
+        boxes_here.append(box + np.array([0.0, cursor, 0.0, cursor]))
+        starts_here.append(start)
+        cursor += band.shape[0]
+    pages.append(canvas)
+    page_boxes.append(np.array(boxes_here).reshape(-1, 4))
+    page_starts.append(tuple(starts_here))
+    return MovementFile(tuple(pages), tuple(page_boxes), tuple(page_starts))
+
+
+# --------------------------------------------------------------------------------------------
 # Image-only PDF
 # --------------------------------------------------------------------------------------------
 
