@@ -147,39 +147,39 @@ def _line_rows(
     return rows
 
 
+def _runs_from_above(ink: np.ndarray) -> np.ndarray:
+    """For each ink pixel, how many ink pixels run up from it (itself included); 0 on paper."""
+    counts = np.cumsum(ink, axis=0, dtype=np.int32)
+    # The count at the last paper pixel above each pixel: what the run started from.
+    before = np.maximum.accumulate(np.where(ink, 0, counts), axis=0)
+    return counts - before
+
+
 def _vertical_run_extents(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each ink pixel, how many ink pixels run up from it and down from it (itself
     included); 0 on paper."""
-    height = ink.shape[0]
-    up = np.zeros(ink.shape, dtype=np.int32)
-    down = np.zeros(ink.shape, dtype=np.int32)
-    previous = np.zeros(ink.shape[1], dtype=np.int32)
-    for row in range(height):
-        previous = np.where(ink[row], previous + 1, 0)
-        up[row] = previous
-    previous = np.zeros(ink.shape[1], dtype=np.int32)
-    for row in range(height - 1, -1, -1):
-        previous = np.where(ink[row], previous + 1, 0)
-        down[row] = previous
-    return up, down
+    ink = ink.astype(bool)
+    return _runs_from_above(ink), _runs_from_above(ink[::-1])[::-1]
 
 
 def erase_staff_lines(ink: np.ndarray, line_rows: np.ndarray, max_run_px: float) -> np.ndarray:
     """``ink`` (bool) without the staff lines: in each column, the black run through a line's
     row (or a row next to it) is removed when it is at most ``max_run_px`` long, so a symbol
     crossing the line keeps its pixels."""
-    erased = ink.copy()
     height, width = ink.shape
     up, down = _vertical_run_extents(ink)
     columns = np.arange(width)
+    # +1 where a run to erase begins, -1 below its end: the running sum marks the runs.
+    marks = np.zeros((height + 1, width), dtype=np.int32)
     for rows in line_rows:
         for offset in (0, -1, 1):
             row = np.clip(rows + offset, 0, height - 1)
             length = up[row, columns] + down[row, columns] - 1
-            first = row - up[row, columns] + 1
-            for column in np.flatnonzero((length > 0) & (length <= max_run_px)):
-                erased[first[column] : first[column] + length[column], column] = False
-    return erased
+            chosen = np.flatnonzero((length > 0) & (length <= max_run_px))
+            first = row[chosen] - up[row[chosen], chosen] + 1
+            np.add.at(marks, (first, chosen), 1)
+            np.add.at(marks, (first + length[chosen], chosen), -1)
+    return ink & (np.cumsum(marks, axis=0)[:height] == 0)
 
 
 def _drop_specks(ink: np.ndarray, max_area_px: float) -> np.ndarray:
@@ -199,15 +199,12 @@ def _column_runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _longest_vertical_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Length, first row and end row of the longest black run of each column of ``mask``."""
-    height, width = mask.shape
-    lengths = np.zeros(width, dtype=np.int64)
-    starts = np.zeros(width, dtype=np.int64)
-    for column in range(width):
-        for start, end in _column_runs(mask[:, column]):
-            if end - start > lengths[column]:
-                lengths[column], starts[column] = end - start, start
-    return lengths, starts, starts + lengths
+    """Length, first row and end row of the longest black run of each column of ``mask``
+    (the topmost of equally long ones; 0, 0, 0 for a column without ink)."""
+    up, _ = _vertical_run_extents(mask)
+    lengths = up.max(axis=0).astype(np.int64)
+    ends = np.where(lengths > 0, up.argmax(axis=0) + 1, 0).astype(np.int64)
+    return lengths, ends - lengths, ends
 
 
 def classify_glyph(mask: np.ndarray, spacing_px: float, params: Mapping[str, Any]) -> str:
@@ -567,11 +564,9 @@ def _strokes(symbols: np.ndarray, x_from: int, spacing_px: float, params) -> np.
     closed = cv2.morphologyEx(region, cv2.MORPH_CLOSE, np.ones((gap, 1), np.uint8)) > 0
     shortest = params["accidental_min_height_sp"] * params["stem_min_share"] * spacing_px
     longest = params["accidental_max_height_sp"] * spacing_px
-    runs = np.zeros(closed.shape, dtype=np.uint8)
-    for column in range(closed.shape[1]):
-        for start, end in _column_runs(closed[:, column]):
-            if shortest <= end - start <= longest:
-                runs[start:end, column] = 1
+    up, down = _vertical_run_extents(closed)
+    length = up + down - 1  # each ink pixel's whole column run
+    runs = (closed & (length >= shortest) & (length <= longest)).astype(np.uint8)
     count, _, stats, _ = cv2.connectedComponentsWithStats(runs, 8)
     boxes = []
     for label in range(1, count):
