@@ -12,8 +12,10 @@ configfile: f"{workflow.basedir}/config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/acquire.smk"
-include: "workflow/rules/systems.smk"
-include: "workflow/rules/dataset.smk"
+include: "workflow/rules/segment.smk"
+include: "workflow/rules/judge.smk"
+include: "workflow/rules/format.smk"
+include: "workflow/rules/publish.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/report.smk"
 

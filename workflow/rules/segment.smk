@@ -1,5 +1,5 @@
 # segment: each page of a piece rendered, cleaned (flattened, deskewed) and segmented in
-# memory into candidate systems with geometry and measured features; judge: keep or reject.
+# memory into candidate systems with geometry, measured features, movement and key signature.
 
 
 rule segment:
@@ -20,30 +20,13 @@ rule segment:
         render=as_json("render"),
         clean=as_json("clean"),
         segment=as_json("segment"),
+        movements=as_json("movements"),
+        key_signature=as_json("key_signature"),
         # Reruns everything after acquire when the package's outputs change shape.
         outputs_version=OUTPUTS_VERSION,
     shell:
         "visionscores stage segment --piece {wildcards.piece} --record {input.record:q}"
         " --pages-out {output.pages:q} --systems-out {output.systems:q}"
         " --render {params.render:q} --clean {params.clean:q} --segment {params.segment:q}"
+        " --movements {params.movements:q} --key-signature {params.key_signature:q}"
         " > {log:q} 2>&1"
-
-
-rule judge:
-    input:
-        systems=rules.segment.output.systems,
-    output:
-        judged=f"{RESULTS}/judged/{{piece}}.parquet",
-    log:
-        f"{RESULTS}/logs/judge/{{piece}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/judge/{{piece}}.tsv"
-    conda:
-        "../../envs/visionscores.yaml"
-    resources:
-        mem_mb=300,
-    params:
-        thresholds=as_json("judge"),
-    shell:
-        "visionscores stage judge --piece {wildcards.piece} --systems {input.systems:q}"
-        " --out {output.judged:q} --thresholds {params.thresholds:q} > {log:q} 2>&1"
