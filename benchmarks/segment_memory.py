@@ -96,6 +96,8 @@ def peak_of_segment(folder: Path, config: dict) -> tuple[float, float]:
         "--systems-out", str(folder / "systems.parquet"),
         "--render", json.dumps(config["render"]), "--clean", json.dumps(config["clean"]),
         "--segment", json.dumps(config["segment"]),
+        "--movements", json.dumps(config["movements"]),
+        "--key-signature", json.dumps(config["key_signature"]),
     ]  # fmt: skip
     started = time.monotonic()
     process = psutil.Popen(command)

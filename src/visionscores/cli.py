@@ -136,6 +136,8 @@ def _stage_segment(args: argparse.Namespace) -> int:
         args.render,
         args.clean,
         args.segment,
+        args.movements,
+        args.key_signature,
     )
     if not _report_failure(listing):
         candidates = sum(page["candidates"] for page in listing["pages"])
@@ -311,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--render", type=_json_arg, required=True, help="config render, JSON")
     sub.add_argument("--clean", type=_json_arg, required=True, help="config clean, JSON")
     sub.add_argument("--segment", type=_json_arg, required=True, help="config segment, JSON")
+    sub.add_argument("--movements", type=_json_arg, required=True, help="config movements, JSON")
+    sub.add_argument(
+        "--key-signature", type=_json_arg, required=True, help="config key_signature, JSON"
+    )
     sub = add_stage("judge", _stage_judge, "keep or reject each candidate")
     sub.add_argument("--systems", required=True)
     sub.add_argument("--out", required=True)

@@ -24,6 +24,18 @@ BOX = pa.list_(pa.float64(), 4)
 
 FEATURE_FIELDS = [pa.field(name, pa.float64()) for name in FEATURES]
 
+# Where a candidate stands in the file's sequence of pieces and movements (0-based movement
+# index, true on a movement's first system) and the key signature read after its clefs
+# (fifths: sharps positive, flats negative; null where it cannot be read), with the
+# consensus of its movement.
+SEQUENCE_FIELDS = [
+    pa.field("movement_index", pa.int32()),
+    pa.field("movement_start", pa.bool_()),
+    pa.field("key_signature_fifths", pa.int32()),
+    pa.field("movement_key_signature_fifths", pa.int32()),
+]
+SEQUENCE_COLUMNS = [field.name for field in SEQUENCE_FIELDS]
+
 # One row per candidate system, written by segment.
 SYSTEM_FIELDS = [
     pa.field("piece_id", pa.string()),
@@ -42,6 +54,7 @@ SYSTEM_FIELDS = [
     pa.field("staff_spacing_px", pa.float64()),
     pa.field("line_thickness_px", pa.float64()),
     *FEATURE_FIELDS,
+    *SEQUENCE_FIELDS,
 ]
 SYSTEMS_SCHEMA = pa.schema(SYSTEM_FIELDS)
 
@@ -98,6 +111,7 @@ METADATA_COLUMNS = [
     "crop_bbox",
     "dpi",
     "skew_deg",
+    *SEQUENCE_COLUMNS,
     *FEATURES,
     *ENRICHED_COLUMNS,
     "image_path",
@@ -112,6 +126,7 @@ REJECTED_COLUMNS = [
     "page",
     "system_on_page",
     "reading_index",
+    *SEQUENCE_COLUMNS,
     "reason",
     "reason_value",
     "reasons",

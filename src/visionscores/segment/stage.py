@@ -32,7 +32,13 @@ def page_file_name(page: int) -> str:
 
 
 def _failed_listing(piece_id: str, failure: Mapping[str, str]) -> dict[str, Any]:
-    return {"piece_id": piece_id, "pdf_sha256": None, "pages": [], "failure": dict(failure)}
+    return {
+        "piece_id": piece_id,
+        "pdf_sha256": None,
+        "pages": [],
+        "headings": {},
+        "failure": dict(failure),
+    }
 
 
 def segment(
@@ -43,6 +49,8 @@ def segment(
     render_params: Mapping[str, Any],
     clean_params: Mapping[str, Any],
     segment_params: Mapping[str, Any],
+    movement_params: Mapping[str, Any],
+    key_params: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Render, clean and segment every page of a piece; write its pages and candidates.
 
@@ -50,8 +58,10 @@ def segment(
     writing and reading them again cost more than the work itself). Writes ``pages_dir``
     (each deskewed gray page, paper flattened to white, as JPEG, and ``pages.json``: per
     page its size, dpi, origin, skew, the matrix from the rendered page to the deskewed
-    one, the staff units and the number of candidates) and ``out_systems`` (one row per
-    candidate: geometry and features, no verdict). A piece that failed before, or whose PDF
+    one, the staff units and the number of candidates; ``headings``: each movement's heading
+    image, by movement index) and ``out_systems`` (one row per candidate: geometry, features,
+    its movement and key signature, no verdict). ``movement_params`` and ``key_params``:
+    config ``movements`` and ``key_signature``. A piece that failed before, or whose PDF
     cannot be rendered, gets a listing with no pages and the failure, and no candidates.
     """
     from visionscores import tables
@@ -71,6 +81,8 @@ def segment(
                     render_params,
                     clean_params,
                     segment_params,
+                    movement_params,
+                    key_params,
                 )
             except VisionscoresError as error:
                 for leftover in temp_dir.iterdir():
@@ -90,6 +102,8 @@ def _segment_pdf(
     render_params: Mapping[str, Any],
     clean_params: Mapping[str, Any],
     segment_params: Mapping[str, Any],
+    movement_params: Mapping[str, Any],
+    key_params: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Segment every page of a PDF, appending candidates to ``rows``; return the listing.
 
@@ -98,6 +112,7 @@ def _segment_pdf(
     from visionscores.format.images import encode_jpeg
     from visionscores.segment import page as segmenting
     from visionscores.segment import render as rendering
+    from visionscores.segment import sequence
 
     max_pages = render_params["max_pages"]
     with rendering.open_pdf(pdf_path) as document:
@@ -110,6 +125,7 @@ def _segment_pdf(
         page_count = document.page_count
     pdf_sha256 = sha256_of(pdf_path)
     pages = []
+    cues, fifths, heading_boxes = [], [], []
     numbers = range(1, page_count + 1)
     processing = segmenting.process_pdf_pages(
         pdf_path, numbers, render_params, clean_params, segment_params
@@ -119,6 +135,10 @@ def _segment_pdf(
             page = {**rendering.page_record(processed.info), "file": page_file_name(page_number)}
             result = processed.result
             rows += _candidate_rows(piece_id, pdf_sha256, page, result, first_index=len(rows))
+            reading = sequence.read_page(processed.cleaned, result, movement_params, key_params)
+            cues += reading.cues
+            fifths += reading.fifths
+            heading_boxes += reading.heading_boxes
             page.update(_page_summary(result, processed.matrix))
             page.update(
                 inverted=processed.inverted,
@@ -130,7 +150,37 @@ def _segment_pdf(
             pages.append(page)
     except VisionscoresError as error:
         raise StageError(f"{pdf_path}: {error}", cause=error.cause) from error
-    return {"piece_id": piece_id, "pdf_sha256": pdf_sha256, "pages": pages, "failure": None}
+    for row, place in zip(rows, sequence.file_sequence(cues, fifths, movement_params), strict=True):
+        row.update(place)
+    headings = _write_headings(rows, heading_boxes, out_dir, clean_params["page_jpeg_quality"])
+    return {
+        "piece_id": piece_id,
+        "pdf_sha256": pdf_sha256,
+        "pages": pages,
+        "headings": headings,
+        "failure": None,
+    }
+
+
+def _write_headings(
+    rows: list[dict[str, Any]], boxes: list, pages_dir: Path, jpeg_quality: int
+) -> dict[str, str]:
+    """Cut the heading region above each movement's first system from its cleaned page;
+    returns movement index (as text) -> file name in ``pages_dir``."""
+    from visionscores.fileio import read_gray
+    from visionscores.format.images import encode_jpeg
+    from visionscores.segment.sequence import heading_file_name
+
+    headings = {}
+    for row, box in zip(rows, boxes, strict=True):
+        if not row["movement_start"] or box is None:
+            continue
+        page = read_gray(pages_dir / page_file_name(row["page"]))
+        x0, y0, x1, y1 = box
+        name = heading_file_name(row["movement_index"])
+        (pages_dir / name).write_bytes(encode_jpeg(page[y0:y1, x0:x1], jpeg_quality))
+        headings[str(row["movement_index"])] = name
+    return headings
 
 
 def _candidate_rows(
