@@ -67,6 +67,10 @@ def sample_row(piece: str, index: int, **fields) -> dict:
         crop_bbox=[0.0, 10.0 + 100 * index, 510.0, 100.0 + 100 * index],
         dpi=300.0,
         skew_deg=0.0,
+        movement_index=min(index, 1),
+        movement_start=index < 2,
+        key_signature_fifths=-1,
+        movement_key_signature_fifths=-1,
         **{name: 0.5 for name in features.FEATURES},
         image_path=f"images/{piece}/{piece}-p001-s{index + 1:02d}.jpg",
     )
@@ -237,6 +241,10 @@ def test_card_reports_counts_reasons_splits_and_points_the_hub_at_the_shards():
         6,
         0,
         FRACTIONS,
+        (128, 512),
+        "fit",
+        {"train": ["movements/train-00000-of-00001.parquet"]},
+        2,
     )
     text = card.card_text(summary)
     assert text == card.card_text(summary)
@@ -245,6 +253,10 @@ def test_card_reports_counts_reasons_splits_and_points_the_hub_at_the_shards():
         {"split": "train", "path": ["data/train-00000-of-00001.parquet"]},
         {"split": "test", "path": ["data/test-00000-of-00001.parquet"]},
     ]
+    assert header["configs"][1] == {
+        "config_name": "movements",
+        "data_files": [{"split": "train", "path": ["movements/train-00000-of-00001.parquet"]}],
+    }
     assert "| 3 | 4 | 9 | 6 | 3 |" in text  # files, pages, candidates, kept, rejected
     assert "| `narrow` | 2 | 66.7 % |" in text
     assert "| Composer Z | 1 | 0 |" in text
@@ -293,3 +305,52 @@ def test_export_keeps_near_duplicates_in_one_split_and_is_byte_identical(tmp_pat
     names = {str(path) for path in outputs[0]}
     assert {"README.md", "near_duplicates.csv", "near_duplicates.parquet", "splits.parquet"} < names
     assert sum(name.startswith("data/") for name in names) == counts["shards"] >= 2
+
+
+def test_the_movements_view_loads_each_movement_in_order_with_its_gaps(tmp_path, monkeypatch):
+    import datasets
+
+    rows, dataset_dir = make_dataset(tmp_path)  # movements: systems 1 | 2, 3 of each piece
+    metadata = dataset_dir / "metadata.parquet"
+    rejected_path = dataset_dir / "rejected.parquet"
+    write_table(rows, METADATA_SCHEMA, metadata)
+    # A rejected candidate after piece-b's third system, in its second movement.
+    gap = {name: None for name in REJECTED_SCHEMA.names}
+    gap |= {"scenario": "test", "piece_id": "piece-b", "title": "Title of piece-b"}
+    gap |= {"composer": "Composer A", "page": 2, "system_on_page": 1, "reading_index": 3}
+    gap |= {"movement_index": 1, "movement_start": False, "reason": "narrow"}
+    write_table([gap], REJECTED_SCHEMA, rejected_path)
+    pages_dirs = []
+    for piece in sorted({row["piece_id"] for row in rows}):
+        pages_dir = tmp_path / "pages" / piece
+        pages_dir.mkdir(parents=True)
+        cv2.imwrite(str(pages_dir / "heading-m01.jpg"), np.full((20, 80), 200, np.uint8))
+        listing = {"piece_id": piece, "pages": [{"page": 1}], "headings": {"1": "heading-m01.jpg"}}
+        (pages_dir / "pages.json").write_text(json.dumps(listing))
+        pages_dirs.append(pages_dir)
+    params = {"split_fractions": {"train": 1.0}, "split_seed": 0}
+    params |= {"near_duplicate_max_hamming": 0, "rows_per_shard": 3}
+    out = tmp_path / "hub"
+    counts = export_stage.export_dataset(
+        metadata, rejected_path, pages_dirs, dataset_dir, out, params, FORMAT, []
+    )
+    assert counts["movements"] == 8  # four pieces of two movements
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    loaded = datasets.load_dataset(str(out), "movements", cache_dir=str(tmp_path / "cache"))
+    movements = {row["movement_id"]: row for row in loaded["train"]}
+    assert sorted(movements) == [f"piece-{p}-m0{m}" for p in "abcd" for m in (0, 1)]
+    second = movements["piece-b-m01"]
+    assert [s["sample_id"] for s in second["systems"]] == [
+        "piece-b-p001-s02",
+        "piece-b-p001-s03",
+        None,
+    ]
+    assert [s["rejected_reason"] for s in second["systems"]] == ["", "", "narrow"]
+    assert (second["n_systems"], second["n_kept"], second["key_signature_fifths"]) == (3, 2, -1)
+    assert second["heading"].size == (80, 20)
+    assert movements["piece-b-m00"]["heading"] is None
+    for image, name in zip(second["images"], ["s02", "s03"], strict=True):
+        expected = cv2.imread(str(dataset_dir / f"images/piece-b/piece-b-p001-{name}.jpg"), 0)
+        assert np.array_equal(np.asarray(image), expected)

@@ -7,7 +7,7 @@ import json
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,12 @@ class CardSummary:
     near_duplicates: int
     near_duplicates_max_hamming: int
     split_seed: str
-    split_fractions: dict[str, float] = field(default_factory=dict)
-    image_height_px: int = 128
-    image_width_px: int = 512
-    image_mode: str = "fit"  # config format.mode: fit (padded with white) or stretch
+    split_fractions: dict[str, float]
+    image_height_px: int
+    image_width_px: int
+    image_mode: str  # config format.mode: fit (padded with white) or stretch
+    movement_files: dict[str, list[str]]  # split → movements shard paths, relative to the card
+    movements: int  # rows of the sequence view
 
 
 def summarize(
@@ -50,13 +52,16 @@ def summarize(
     max_hamming: int,
     seed: int | str,
     fractions: Mapping[str, float],
-    image_size_px: tuple[int, int] = (128, 512),
-    image_mode: str = "fit",
+    image_size_px: tuple[int, int],
+    image_mode: str,
+    movement_files: Mapping[str, Sequence[str]],
+    movements: int,
 ) -> CardSummary:
     """Counts for the card. ``samples``: metadata rows with ``split``; ``rejected``: the
     rejected table's rows; ``pages_per_piece``: piece_id → pages (every piece of the
     scenario, also those without kept systems). Composers count the score files they
-    have candidates in, kept or not."""
+    have candidates in, kept or not. ``movement_files``: the sequence view's shards per
+    split; ``movements``: its rows."""
     per_piece = Counter(row["piece_id"] for row in samples)
     counts = [per_piece.get(piece, 0) for piece in sorted(pages_per_piece)] or [0]
     composer_pieces: dict[str, set[str]] = defaultdict(set)
@@ -100,6 +105,8 @@ def summarize(
         image_height_px=image_size_px[0],
         image_width_px=image_size_px[1],
         image_mode=image_mode,
+        movement_files={split: list(paths) for split, paths in movement_files.items()},
+        movements=movements,
     )
 
 
@@ -131,6 +138,15 @@ IMAGE_MODE_WORDS = {
 }
 
 
+def _data_files(files: Mapping[str, Sequence[str]]) -> list[str]:
+    """The card header's ``data_files`` lines of one configuration."""
+    lines = []
+    for split, paths in files.items():
+        lines += [f"      - split: {split}", "        path:"]
+        lines += [f"          - {path}" for path in paths]
+    return lines
+
+
 def card_text(summary: CardSummary) -> str:
     """The dataset card (README.md): a YAML header for the Hub, then the description."""
     s = summary
@@ -154,9 +170,10 @@ def card_text(summary: CardSummary) -> str:
         "  - config_name: default",
         "    data_files:",
     ]
-    for split, paths in s.split_files.items():
-        lines += [f"      - split: {split}", "        path:"]
-        lines += [f"          - {path}" for path in paths]
+    lines += _data_files(s.split_files)
+    if s.movement_files:
+        lines += ["  - config_name: movements", "    data_files:"]
+        lines += _data_files(s.movement_files)
     lines += ["---", ""]
     lines += [
         f"# System images of two-handed piano scores: scenario {_cell(s.scenario)}",
@@ -173,6 +190,26 @@ def card_text(summary: CardSummary) -> str:
         "",
         'dataset = load_dataset("parquet", data_dir="data")  # or the Hub repository id',
         'dataset["train"][0]["image"]  # a PIL image, mode L',
+        "```",
+        "",
+        "## Sequences",
+        "",
+        "Score files are often collections (several pieces, or a work's movements, back to "
+        "back). Each system row carries `movement_index` (0-based within its score file), "
+        "`movement_start` (true on the first system of a piece or movement), "
+        "`key_signature_fifths` (the key signature read after its clefs: sharps positive, "
+        "flats negative, empty where it could not be read) and "
+        "`movement_key_signature_fifths` (its movement's consensus). The configuration "
+        f"`movements` has one row per movement ({s.movements} here): score file, title, "
+        "composer, movement index, key signature, the heading above its first system as an "
+        "image, and its systems in reading order (`systems`: sample id, or none and the "
+        "reason where a candidate was rejected, so gaps are visible; `images`: the kept "
+        "systems' images in that order). A movement lies in its work's split.",
+        "",
+        "```python",
+        'movements = load_dataset("path/to/hub", "movements")',
+        'first = movements["train"][0]',
+        'first["images"]  # the kept systems of one movement, in reading order',
         "```",
         "",
         "## Counts",

@@ -21,6 +21,9 @@ HF_DATA_DIR = "data"
 HF_ROW_GROUP_ROWS = 100  # rows per Parquet row group (the Hub viewer pages by row group)
 
 
+IMAGE_TYPE = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
+
+
 def _hf_value(arrow_type: pa.DataType) -> dict[str, Any]:
     if pa.types.is_fixed_size_list(arrow_type):
         return {
@@ -28,6 +31,10 @@ def _hf_value(arrow_type: pa.DataType) -> dict[str, Any]:
             "length": arrow_type.list_size,
             "_type": "Sequence",
         }
+    if pa.types.is_list(arrow_type):
+        return {"feature": _hf_value(arrow_type.value_type), "_type": "Sequence"}
+    if pa.types.is_struct(arrow_type):
+        return hf_features(arrow_type)
     names = {
         pa.string(): "string",
         pa.int32(): "int32",
@@ -38,6 +45,18 @@ def _hf_value(arrow_type: pa.DataType) -> dict[str, Any]:
     return {"dtype": names[arrow_type], "_type": "Value"}
 
 
+def hf_features(fields: Iterable[pa.Field]) -> dict[str, Any]:
+    """The ``datasets`` feature of each Arrow field, by name."""
+    return {item.name: _hf_value(item.type) for item in fields}
+
+
+def write_shard_table(table: pa.Table, path: Path) -> None:
+    """A shard as the Hub reads it: zstd, no statistics, row groups the viewer pages by."""
+    pq.write_table(
+        table, path, compression="zstd", write_statistics=False, row_group_size=HF_ROW_GROUP_ROWS
+    )
+
+
 def hf_schema(metadata_schema: pa.Schema) -> pa.Schema:
     """Arrow schema of a shard: ``image`` {bytes, path} then the metadata columns, with the
     ``huggingface`` schema metadata naming ``image`` an ``Image`` feature.
@@ -45,12 +64,9 @@ def hf_schema(metadata_schema: pa.Schema) -> pa.Schema:
     Fixed-length lists are declared as ``Sequence`` with ``length``, which every
     ``datasets`` release reads (newer ones turn it into ``List``).
     """
-    image_type = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
-    features: dict[str, Any] = {"image": {"_type": "Image"}}
-    for item in metadata_schema:
-        features[item.name] = _hf_value(item.type)
+    features: dict[str, Any] = {"image": {"_type": "Image"}, **hf_features(metadata_schema)}
     info = json.dumps({"info": {"features": features}}, separators=(",", ":"))
-    fields = [pa.field("image", image_type), *metadata_schema]
+    fields = [pa.field("image", IMAGE_TYPE), *metadata_schema]
     return pa.schema(fields, metadata={"huggingface": info})
 
 
@@ -59,7 +75,7 @@ def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.parquet"
 
 
-def _shard_ranges(n_rows: int, rows_per_shard: int) -> list[tuple[int, int]]:
+def shard_ranges(n_rows: int, rows_per_shard: int) -> list[tuple[int, int]]:
     """Balanced [start, stop) ranges, each at most ``rows_per_shard`` rows."""
     count = max(1, math.ceil(n_rows / rows_per_shard))
     bounds = [round(index * n_rows / count) for index in range(count + 1)]
@@ -91,7 +107,7 @@ def write_hf_shards(
     with atomic_directory(out_dir / HF_DATA_DIR) as temp_dir:
         for split in split_order(ordered, split_names):
             split_rows = [row for row in ordered if row["split"] == split]
-            ranges = _shard_ranges(len(split_rows), rows_per_shard)
+            ranges = shard_ranges(len(split_rows), rows_per_shard)
             written[split] = []
             for index, (start, stop) in enumerate(ranges):
                 name = shard_name(split, index, len(ranges))
@@ -110,11 +126,4 @@ def _write_shard(
     columns: dict[str, list[Any]] = {"image": images}
     for name in METADATA_COLUMNS:
         columns[name] = [row.get(name) for row in rows]
-    table = pa.Table.from_pydict(columns, schema=schema)
-    pq.write_table(
-        table,
-        path,
-        compression="zstd",
-        write_statistics=False,
-        row_group_size=HF_ROW_GROUP_ROWS,
-    )
+    write_shard_table(pa.Table.from_pydict(columns, schema=schema), path)

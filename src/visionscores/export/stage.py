@@ -20,6 +20,7 @@ from visionscores.export.duplicates import (
     sample_image_paths,
 )
 from visionscores.export.hub import write_hf_shards
+from visionscores.export.movements import movement_rows, write_movement_shards
 from visionscores.export.splits import (
     SPLITS_SCHEMA,
     assign_splits,
@@ -50,8 +51,10 @@ def export_dataset(
     ``params`` (config ``export``): ``split_fractions`` (split → share of works),
     ``split_seed``, ``near_duplicate_max_hamming`` (bits, of 64), ``rows_per_shard``.
     ``sample_format`` (config ``format``): the samples' size and mode the card states.
-    Writes into ``out_dir``: ``data/*.parquet``, ``splits.parquet`` (sample_id, piece_id,
-    group_key, phash, split), ``near_duplicates.parquet`` and ``.csv``, ``README.md``.
+    Writes into ``out_dir``: ``data/*.parquet`` (one row per system), ``movements/*.parquet``
+    (one row per movement, :mod:`visionscores.export.movements`), ``splits.parquet``
+    (sample_id, piece_id, group_key, phash, split), ``near_duplicates.parquet`` and ``.csv``,
+    ``README.md``.
     Returns counts for the log.
     """
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
@@ -64,9 +67,12 @@ def export_dataset(
     samples = read_rows(metadata_path)
     rejected = read_rows(rejected_path)
     pages_per_piece = dict.fromkeys(recorded_pieces(record_paths), 0)
-    for pages_dir in pages_dirs:
+    headings = {}
+    for pages_dir in map(Path, pages_dirs):
         listing = read_page_listing(pages_dir)
         pages_per_piece[listing["piece_id"]] = len(listing["pages"])
+        for index, name in listing.get("headings", {}).items():
+            headings[(listing["piece_id"], int(index))] = pages_dir / name
 
     hashes = perceptual_hashes(sample_image_paths(samples, dataset_dir))
     pairs = near_duplicates(samples, hashes, max_hamming)
@@ -76,6 +82,10 @@ def export_dataset(
         row["split"] = splits[row["sample_id"]]
 
     split_files = write_hf_shards(samples, dataset_dir, out_dir, rows_per_shard, fractions)
+    movements = movement_rows(samples, rejected, headings)
+    movement_files = write_movement_shards(
+        movements, dataset_dir, out_dir, rows_per_shard, fractions
+    )
     split_rows = [
         {
             "sample_id": row["sample_id"],
@@ -102,6 +112,8 @@ def export_dataset(
         fractions,
         (sample_format["height_px"], sample_format["width_px"]),
         sample_format["mode"],
+        movement_files,
+        len(movements),
     )
     write_card(out_dir / "README.md", summary)
     return {
@@ -109,4 +121,5 @@ def export_dataset(
         "near_duplicates": len(pairs),
         "splits": {split: size for split, size, _ in summary.split_sizes},
         "shards": sum(len(paths) for paths in split_files.values()),
+        "movements": len(movements),
     }
