@@ -207,3 +207,24 @@ def test_the_report_command_parses_the_rule_arguments(tmp_path):
 
 def test_every_judged_feature_has_its_thresholds_drawn():
     assert set(figures.FEATURE_THRESHOLDS) == set(features.FEATURES)
+
+
+def test_movement_keys_mark_a_read_signature_that_contradicts_the_stated_key():
+    def row(piece, movement, reading, page, key, read):
+        return {"piece_id": piece, "movement_index": movement, "reading_index": reading}| {
+            "page": page, "key": key, "movement_key_signature_fifths": read
+        }  # fmt: skip
+
+    samples = [
+        row("a", 0, 0, 1, "D major", 2),
+        row("a", 0, 1, 1, "D major", 2),
+        row("a", 1, 2, 3, "D major", -1),  # a later piece of the file, in F major
+        row("b", 0, 0, 1, "B minor", None),  # not read: no verdict
+        row("c", 0, 0, 2, "", 3),  # no stated key: no verdict
+    ]
+    assert figures.movement_keys(samples) == [
+        ("a", 0, 1, 2, 2, "D major", 2, ""),
+        ("a", 1, 3, 1, -1, "D major", 2, "yes"),
+        ("b", 0, 1, 1, None, "B minor", 2, ""),
+        ("c", 0, 2, 1, 3, "", None, ""),
+    ]

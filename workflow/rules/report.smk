@@ -36,6 +36,13 @@ rule report_figures:
             category="Quality filter",
             subcategory="Rejections",
         ),
+        movements=report(
+            f"{REPORT}/movements.html",
+            caption="../report/movements.rst",
+            labels={"figure": "movements and key signatures (table)"},
+            category="Dataset",
+            subcategory="Movements",
+        ),
         rejections_table=report(
             f"{REPORT}/rejections.html",
             caption="../report/rejections_table.rst",

@@ -49,6 +49,7 @@ FIGURES = (
     "features.png",
     "contact_sheet.png",
     "rejected_gallery.png",
+    "movements.html",
 )
 OVERLAY_DIR = "overlays"
 
@@ -63,6 +64,33 @@ def read_page_summaries(pages_dirs: Iterable[str | Path]) -> dict[str, list[dict
         listing = read_page_listing(pages_dir)
         summaries[listing["piece_id"]] = listing["pages"]
     return dict(sorted(summaries.items()))
+
+
+def movement_keys(samples: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """Per movement with kept systems: (piece_id, movement_index, first page, systems kept,
+    key signature read, stated key, its signature, contradicts).
+
+    The stated key is the manifest's (or the work page's) for the whole score file; a
+    movement whose read key signature differs from the stated key's contradicts it (a
+    collection's later pieces may rightly be in other keys: the first movement is the one a
+    stated key usually describes).
+    """
+    from visionscores.segment.key_signature import fifths_of_key
+
+    movements: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for row in samples:
+        movements.setdefault((row["piece_id"], row["movement_index"]), []).append(row)
+    rows = []
+    for (piece_id, index), members in sorted(movements.items()):
+        first = min(members, key=lambda row: row["reading_index"])
+        read = first["movement_key_signature_fifths"]
+        stated = fifths_of_key(first.get("key") or "")
+        contradicts = read is not None and stated is not None and read != stated
+        rows.append(
+            (piece_id, index, first["page"], len(members), read, first.get("key") or "", stated,
+             "yes" if contradicts else "")
+        )  # fmt: skip
+    return rows
 
 
 def funnel_counts(

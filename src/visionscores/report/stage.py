@@ -8,6 +8,8 @@ judged candidates and the cleaned pages, :func:`build_report` writes into one fo
 - ``rejections.png`` / ``rejections.html``: rejected candidates per reason;
 - ``features.png``: a histogram of each quality feature, kept and rejected stacked, with
   the judge thresholds drawn;
+- ``movements.html``: each movement (piece or movement of a score file) with the key
+  signature read on its systems and whether it contradicts the stated key;
 - ``contact_sheet.png``: a seeded random sample of kept system images;
 - ``rejected_gallery.png``: a few rejected systems per reason, as they were cut;
 - ``overlays/{piece_id}-pNNN.png``: pages with every candidate's crop box drawn (kept
@@ -32,6 +34,7 @@ from visionscores.report.figures import (
     contact_sheet,
     funnel_counts,
     html_table,
+    movement_keys,
     page_overlay,
     pages_without_systems,
     plot_features,
@@ -118,6 +121,16 @@ def build_report(
     )
     write_text(out_dir / "rejections.html", table)
     plot_features(samples, rejected, thresholds, out_dir / "features.png")
+    keys = movement_keys(samples)
+    contradictions = sum(1 for row in keys if row[-1])
+    table = html_table(
+        f"Movements and key signatures ({len(keys)} movements; {contradictions} contradict"
+        " the stated key)",
+        ["piece", "movement", "first page", "systems kept", "key signature read (fifths)",
+         "stated key", "its signature", "contradicts"],
+        [["" if value is None else value for value in row] for row in keys],
+    )  # fmt: skip
+    write_text(out_dir / "movements.html", table)
     write_png(
         out_dir / "contact_sheet.png",
         contact_sheet(samples, dataset_dir, contact_sheet_count, seed, columns=3),
