@@ -141,6 +141,45 @@ def test_every_kept_box_matches_a_true_system(demo_run):
     assert kept_boxes_against_truth(rows, truth, truth) == ([], [])
 
 
+def test_every_kept_system_reads_the_key_signature_it_was_engraved_with(demo_run):
+    # The demo's ground truth has each system's key signature from the engraving (verovio).
+    truth = json.loads((REPO / "demo/ground_truth.json").read_text())["pieces"]
+    rows = pq.read_table(demo_run / "results/dataset/demo/metadata.parquet").to_pylist()
+    wrong, unread = [], []
+    for row in rows:
+        page = next(p for p in truth[row["piece_id"]]["pages"] if p["page"] == row["page"])
+        system = max(page["systems"], key=lambda s: box_iou(row["staff_bbox"], s["staff_bbox"]))
+        if row["key_signature_fifths"] is None:
+            unread.append(row["sample_id"])
+        elif row["key_signature_fifths"] != system["key_signature_fifths"]:
+            wrong.append((row["sample_id"], row["key_signature_fifths"]))
+    # The reader says "unread" (null) rather than guess; it must never give a wrong key.
+    assert wrong == []
+    assert len(unread) <= 0.05 * len(rows), unread
+
+
+def test_the_collection_file_marks_where_each_of_its_pieces_starts(demo_run):
+    # The demo's collection sets three pieces one after the other; its ground truth marks
+    # each piece's first system. Every kept system's movement_start and movement_index must
+    # follow it, and each movement's heading image is kept beside the pages.
+    truth = json.loads((REPO / "demo/ground_truth.json").read_text())["pieces"]["piano-album"]
+    true_systems = [(page["page"], system) for page in truth["pages"] for system in page["systems"]]
+    rows = pq.read_table(demo_run / "results/dataset/demo/metadata.parquet").to_pylist()
+    rows = sorted(
+        (row for row in rows if row["piece_id"] == "piano-album"),
+        key=lambda row: row["reading_index"],
+    )
+    assert len(rows) == len(true_systems)
+    starts_seen = 0
+    for row, (page, system) in zip(rows, true_systems, strict=True):
+        assert row["page"] == page and box_iou(row["staff_bbox"], system["staff_bbox"]) >= 0.9
+        assert row["movement_start"] == system["movement_start"], row["sample_id"]
+        starts_seen += system["movement_start"]
+        assert row["movement_index"] == starts_seen - 1
+    headings = sorted(p.name for p in (demo_run / "results/pages/piano-album").glob("heading-*"))
+    assert headings == [f"heading-m{index:02d}.jpg" for index in range(starts_seen)]
+
+
 def test_nothing_to_do_after_a_complete_run(demo_run):
     assert scheduled_jobs(snakemake(demo_run, "--dry-run")) == {}
 
@@ -171,6 +210,10 @@ RERUNS = {
     "imslp.timeout_s": {},
     "acquire.max_download_bytes": {},
     "clean.min_skew_deg": {"segment": PIECES, "judge": PIECES, "format": PIECES} | AFTER_FORMAT,
+    "movements.ink_threshold": {"segment": PIECES, "judge": PIECES, "format": PIECES}
+    | AFTER_FORMAT,
+    "key_signature.ink_threshold": {"segment": PIECES, "judge": PIECES, "format": PIECES}
+    | AFTER_FORMAT,
     "format.jpeg_quality": {"format": PIECES} | AFTER_FORMAT,
     "export.split_seed": {"export": 1, "all": 1},
     "report.seed": {"report_figures": 1, "all": 1},

@@ -142,6 +142,55 @@ PIECES = (
 )
 
 
+@dataclass(frozen=True)
+class DemoCollection:
+    """A demo score file holding several short pieces one after the other, as a collection
+    prints them: each piece starts on the same page as the last one ends, with its title.
+
+    movements: (music21 corpus path, corpus file, heading title) of each piece, in order.
+    The file is scanned-looking (``scan-gray``) and carries the exact first system of each.
+    """
+
+    piece_id: str
+    title: str
+    composer: str
+    key: str
+    imslp_page: str
+    licence_note: str
+    movements: tuple[tuple[str, str, str], ...]
+    engrave_options: tuple[tuple[str, object], ...] = ()
+    kind: str = "scan-gray"
+
+
+COLLECTION = DemoCollection(
+    piece_id="piano-album",
+    title="Piano album: Schoenberg, Op. 19 Nos. 2 and 6; C. Schumann, Polonaise Op. 1 No. 1",
+    composer="Various",
+    key="",
+    imslp_page="",
+    licence_note=(
+        "none in the encodings (Finale 2010 / Dolet exports; MuseScore 1.3); music21 corpus, "
+        "public-domain works (Schoenberg's Op. 19, published 1911; Clara Schumann's Op. 1, 1829)"
+    ),
+    movements=(
+        ("schoenberg/opus19/movement2", "schoenberg/opus19/movement2.mxl", "Op. 19 No. 2"),
+        ("schoenberg/opus19/movement6", "schoenberg/opus19/movement6.mxl", "Op. 19 No. 6"),
+        (
+            "schumann_clara/polonaise_op1n1",
+            "schumann_clara/polonaise_op1n1.mxl",
+            "Polonaise Op. 1 No. 1",
+        ),
+    ),
+    engrave_options=(("font", "Leipzig"), ("staff_space_mm", 1.6)),
+)
+# Where the collection's pieces are set on its pages, pixels at DPI.
+COLLECTION_MARGIN_TOP_PX = 170
+COLLECTION_MARGIN_BOTTOM_PX = 170
+COLLECTION_PIECE_GAP_PX = 60
+# Each piece's first system indented, as engravers print it (verovio does not), pixels.
+COLLECTION_FIRST_INDENT_PX = 150
+
+
 def _scan_settings(kind: str, rng: np.random.Generator) -> dict:
     """Scanner damage for one page; skews lie in fixed ranges so the demo shows real tilt."""
     common = {
@@ -169,18 +218,31 @@ def _scan_settings(kind: str, rng: np.random.Generator) -> dict:
     raise ValueError(f"not a scan kind: {kind!r}")
 
 
-def _page_record(page_number: int, shape, skew_deg: float, boxes, n_staves) -> dict:
+def _page_record(
+    page_number: int, shape, skew_deg: float, boxes, n_staves, key_signatures, starts=None
+) -> dict:
+    """A page of the ground truth; ``key_signatures``: per system, the key signature printed
+    at its start (fifths, from the engraving); ``starts``: per system, True on a piece's first
+    system (given for the collection only)."""
     height, width = shape
+    systems = [
+        {
+            "staff_bbox": [round(float(v), 2) for v in box],
+            "n_staves": int(n),
+            "key_signature_fifths": fifths,
+        }
+        for box, n, fifths in zip(boxes, n_staves, key_signatures, strict=True)
+    ]
+    if starts is not None:
+        for system, start in zip(systems, starts, strict=True):
+            system["movement_start"] = bool(start)
     return {
         "page": page_number,
         "width": int(width),
         "height": int(height),
         "dpi": DPI,
         "skew_deg": round(float(skew_deg), 4),
-        "systems": [
-            {"staff_bbox": [round(float(v), 2) for v in box], "n_staves": int(n)}
-            for box, n in zip(boxes, n_staves, strict=True)
-        ],
+        "systems": systems,
     }
 
 
@@ -200,7 +262,14 @@ def make_piece(piece: DemoPiece, rng: np.random.Generator) -> tuple[bytes, list[
         for index, page in enumerate(pages):
             shape = synthetic.render_pdf_page(pdf, index, DPI).shape
             records.append(
-                _page_record(index + 1, shape, 0.0, page.boxes_at_dpi(DPI), page.n_staves)
+                _page_record(
+                    index + 1,
+                    shape,
+                    0.0,
+                    page.boxes_at_dpi(DPI),
+                    page.n_staves,
+                    page.key_signatures,
+                )
             )
         return pdf, records
 
@@ -211,10 +280,56 @@ def make_piece(piece: DemoPiece, rng: np.random.Generator) -> tuple[bytes, list[
         scan, boxes = synthetic.degrade(clean, page.boxes_at_dpi(DPI), rng, **settings)
         scans.append(scan)
         records.append(
-            _page_record(index + 1, scan.shape, settings["rotation_deg"], boxes, page.n_staves)
+            _page_record(
+                index + 1,
+                scan.shape,
+                settings["rotation_deg"],
+                boxes,
+                page.n_staves,
+                page.key_signatures,
+            )
         )
     mode = "gray" if piece.kind == "scan-gray" else "1bit"
     return synthetic.image_pdf(scans, DPI, mode, jpeg_quality=70), records
+
+
+def make_collection(
+    collection: DemoCollection, rng: np.random.Generator
+) -> tuple[bytes, list[dict]]:
+    """Engrave the collection's pieces, set them one after the other (each with its title),
+    scan the pages; returns the PDF bytes and the ground-truth page records."""
+    pieces, key_signatures = [], []
+    for source, _, heading in collection.movements:
+        pages = synthetic.engrave(
+            source, title=heading, header=True, **dict(collection.engrave_options)
+        )
+        if any(count != 2 for page in pages for count in page.n_staves):
+            raise ValueError(f"{source}: the collection takes two-staff piano pieces only")
+        pieces.append([synthetic.rasterize(page, DPI) for page in pages])
+        key_signatures += [fifths for page in pages for fifths in page.key_signatures]
+    made = synthetic.movement_file(
+        pieces,
+        margin_top_px=COLLECTION_MARGIN_TOP_PX,
+        margin_bottom_px=COLLECTION_MARGIN_BOTTOM_PX,
+        piece_gap_px=COLLECTION_PIECE_GAP_PX,
+        first_indent_px=COLLECTION_FIRST_INDENT_PX,
+    )
+    scans, records = [], []
+    for index, (gray, boxes, starts) in enumerate(
+        zip(made.pages, made.boxes, made.starts, strict=True)
+    ):
+        settings = _scan_settings(collection.kind, rng)
+        scan, moved = synthetic.degrade(gray, boxes, rng, **settings)
+        scans.append(scan)
+        n_staves = [2] * len(moved)  # checked above: two-staff systems only
+        # The systems keep their order across the file's pages: their key signatures follow.
+        fifths, key_signatures = key_signatures[: len(moved)], key_signatures[len(moved) :]
+        records.append(
+            _page_record(
+                index + 1, scan.shape, settings["rotation_deg"], moved, n_staves, fifths, starts
+            )
+        )
+    return synthetic.image_pdf(scans, DPI, "gray", jpeg_quality=70), records
 
 
 def _compact_json(data: dict) -> str:
@@ -244,6 +359,17 @@ def _readme(pieces: tuple[DemoPiece, ...]) -> str:
         lines.append(
             f"| {piece.piece_id} | {piece.kind} | `{piece.corpus_file}` | {piece.licence_note} |"
         )
+    files = ", ".join(f"`{corpus_file}`" for _, corpus_file, _ in COLLECTION.movements)
+    lines.append(
+        f"| {COLLECTION.piece_id} | {COLLECTION.kind}, a collection | {files} |"
+        f" {COLLECTION.licence_note} |"
+    )
+    lines += [
+        "",
+        f"`{COLLECTION.piece_id}` holds several short pieces in one file, each starting on the",
+        "page where the one before ends, under its own title, as collections print them; its",
+        "ground truth marks each piece's first system (`movement_start`).",
+    ]
     lines += [
         "",
         "All works are in the public domain. The encodings ship with the music21 corpus",
@@ -295,6 +421,28 @@ def build_demo(out_dir: Path, seed: int = 0, manifest_path: Path | None = None) 
                 "sha256": hashlib.sha256(pdf).hexdigest(),
             }
         )
+    pdf, records = make_collection(COLLECTION, rng)
+    (pdf_dir / f"{COLLECTION.piece_id}.pdf").write_bytes(pdf)
+    ground_truth["pieces"][COLLECTION.piece_id] = {
+        "source": [source for source, _, _ in COLLECTION.movements],
+        "corpus_file": [corpus_file for _, corpus_file, _ in COLLECTION.movements],
+        "licence_note": COLLECTION.licence_note,
+        "kind": COLLECTION.kind,
+        "pages": records,
+    }
+    rows.append(
+        {
+            "piece_id": COLLECTION.piece_id,
+            "scenario": "demo",
+            "title": COLLECTION.title,
+            "composer": COLLECTION.composer,
+            "key": COLLECTION.key,
+            "imslp_page": COLLECTION.imslp_page,
+            "imslp_file_index": "",
+            "source": f"demo/pdf/{COLLECTION.piece_id}.pdf",
+            "sha256": hashlib.sha256(pdf).hexdigest(),
+        }
+    )
     (out_dir / "ground_truth.json").write_text(_compact_json(ground_truth))
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     with manifest_path.open("w", newline="") as handle:
