@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,16 +103,36 @@ def write_hf_shards(
     out_dir = Path(out_dir)
     schema = hf_schema(METADATA_SCHEMA)
     ordered = sorted(rows, key=lambda row: (row["piece_id"], row["reading_index"]))
+    return write_split_shards(
+        ordered,
+        out_dir / HF_DATA_DIR,
+        rows_per_shard,
+        split_names,
+        lambda part, path: _write_shard(part, dataset_dir, schema, path),
+    )
+
+
+def write_split_shards(
+    rows: Sequence[Mapping[str, Any]],
+    folder: Path,
+    rows_per_shard: int,
+    split_names: Iterable[str],
+    write_shard: Callable[[Sequence[Mapping[str, Any]], Path], None],
+) -> dict[str, list[str]]:
+    """Write ``rows`` (each with a ``split``) into ``folder/{split}-0000i-of-0000N.parquet``,
+    at most ``rows_per_shard`` to a shard, each shard by ``write_shard(rows, path)``, splits
+    in the order of ``split_names``. The folder is replaced whole, so no stale shard
+    survives. Returns the shard paths (``{folder name}/{shard}``) per split."""
     written: dict[str, list[str]] = {}
-    with atomic_directory(out_dir / HF_DATA_DIR) as temp_dir:
-        for split in split_order(ordered, split_names):
-            split_rows = [row for row in ordered if row["split"] == split]
+    with atomic_directory(folder) as temp_dir:
+        for split in split_order(rows, split_names):
+            split_rows = [row for row in rows if row["split"] == split]
             ranges = shard_ranges(len(split_rows), rows_per_shard)
             written[split] = []
             for index, (start, stop) in enumerate(ranges):
                 name = shard_name(split, index, len(ranges))
-                _write_shard(split_rows[start:stop], dataset_dir, schema, temp_dir / name)
-                written[split].append(f"{HF_DATA_DIR}/{name}")
+                write_shard(split_rows[start:stop], temp_dir / name)
+                written[split].append(f"{folder.name}/{name}")
     return written
 
 

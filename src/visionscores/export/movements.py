@@ -17,15 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from visionscores.export.hub import (
-    IMAGE_TYPE,
-    hf_features,
-    shard_name,
-    shard_ranges,
-    write_shard_table,
-)
-from visionscores.export.splits import split_order
-from visionscores.fileio import atomic_directory
+from visionscores.export.hub import IMAGE_TYPE, hf_features, write_shard_table, write_split_shards
 
 MOVEMENTS_DIR = "movements"
 
@@ -151,17 +143,13 @@ def write_movement_shards(
     """
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     schema = movement_schema()
-    written: dict[str, list[str]] = {}
-    with atomic_directory(out_dir / MOVEMENTS_DIR) as temp_dir:
-        for split in split_order(rows, split_names):
-            split_rows = [row for row in rows if row["split"] == split]
-            ranges = shard_ranges(len(split_rows), rows_per_shard)
-            written[split] = []
-            for index, (start, stop) in enumerate(ranges):
-                name = shard_name(split, index, len(ranges))
-                _write_shard(split_rows[start:stop], dataset_dir, schema, temp_dir / name)
-                written[split].append(f"{MOVEMENTS_DIR}/{name}")
-    return written
+    return write_split_shards(
+        rows,
+        out_dir / MOVEMENTS_DIR,
+        rows_per_shard,
+        split_names,
+        lambda part, path: _write_shard(part, dataset_dir, schema, path),
+    )
 
 
 def _image(path: Path, name: str) -> dict[str, Any]:
