@@ -256,15 +256,7 @@ def _trace_extent(
     staff when at least 3 of its 5 lines have ink within ``probe_halfheight`` rows; gaps up
     to ``max_gap_px`` are bridged (barlines, broken lines).
     """
-    height, width = strokes.shape
-    present = np.zeros(width, dtype=np.int16)
-    columns = np.arange(width)
-    for rows in line_rows:
-        hit = np.zeros(width, dtype=bool)
-        for offset in range(-probe_halfheight, probe_halfheight + 1):
-            r = np.clip(np.rint(rows).astype(np.int64) + offset, 0, height - 1)
-            hit |= strokes[r, columns] > 0
-        present += hit
+    present = (darkest_near(strokes, line_rows, probe_halfheight) > 0).sum(axis=0)
     on = present >= 3
     if not on.any():
         return None
@@ -281,14 +273,24 @@ def _trace_extent(
     return left, right, fill
 
 
-def line_rows_at(columns: np.ndarray, xs: np.ndarray, lines: np.ndarray) -> np.ndarray:
+def line_fits(xs: np.ndarray, lines: np.ndarray) -> list[tuple[float, float]]:
+    """Straight fit (slope, intercept) of each of a staff's lines, from their rows ``lines``
+    (5, n) at the strip centres ``xs`` (pixels); none from a single strip."""
+    if xs.size < 2:
+        return []
+    return [tuple(np.polyfit(xs, row, 1)) for row in lines]
+
+
+def line_rows_at(
+    columns: np.ndarray, xs: np.ndarray, lines: np.ndarray, fits: list[tuple[float, float]]
+) -> np.ndarray:
     """Rows of a staff's five lines at ``columns`` (pixels), from their rows ``lines`` (5, n)
-    at the strip centres ``xs``: interpolated between strips, extended straight beyond."""
+    at the strip centres ``xs``: interpolated between strips, extended straight beyond along
+    ``fits`` (:func:`line_fits`, fitted once per staff)."""
     rows = np.stack([np.interp(columns, xs, row) for row in lines])
-    if xs.size >= 2:
-        for index, row in enumerate(lines):
-            slope, intercept = np.polyfit(xs, row, 1)
-            outside = (columns < xs[0]) | (columns > xs[-1])
+    if fits:
+        outside = (columns < xs[0]) | (columns > xs[-1])
+        for index, (slope, intercept) in enumerate(fits):
             rows[index, outside] = slope * columns[outside] + intercept
     return rows
 
@@ -303,29 +305,25 @@ def line_like_columns(
     of text or a shadow, dark between the lines too, is not taken for lines; a faint or
     broken stretch of line, missed by the stroke search, is.
     """
-    height, width = darkness.shape
-    columns = np.arange(width)
-
-    def darkest(rows: np.ndarray, halfheight: int) -> np.ndarray:
-        base = np.rint(rows).astype(np.int64)
-        values = [
-            darkness[np.clip(base + o, 0, height - 1), columns]
-            for o in range(-halfheight, halfheight + 1)
-        ]
-        return np.max(values, axis=0).astype(np.int16)
-
-    paper = np.median(
-        [
-            darkest((upper + lower) / 2.0, 1)
-            for upper, lower in zip(line_rows[:-1], line_rows[1:], strict=True)
-        ],
-        axis=0,
-    )
-    present = sum(
-        (darkest(rows, probe_halfheight) >= paper + min_contrast).astype(np.int8)
-        for rows in line_rows
+    line_rows = np.asarray(line_rows, dtype=np.float64)
+    paper = np.median(darkest_near(darkness, (line_rows[:-1] + line_rows[1:]) / 2.0, 1), axis=0)
+    present = (darkest_near(darkness, line_rows, probe_halfheight) >= paper + min_contrast).sum(
+        axis=0
     )
     return present >= 3
+
+
+def darkest_near(image: np.ndarray, rows: np.ndarray, halfheight: int) -> np.ndarray:
+    """Largest value of ``image`` within ``halfheight`` rows of ``rows`` (k, width), at each of
+    its columns (rows rounded, clipped to the image): (k, width) int16.
+
+    One gather of every row offset of every line at once (this runs for every staff).
+    """
+    height, width = image.shape
+    offsets = np.arange(-halfheight, halfheight + 1)
+    index = np.rint(rows).astype(np.int64)[:, None, :] + offsets[None, :, None]
+    np.clip(index, 0, height - 1, out=index)
+    return image[index, np.arange(width)].max(axis=1).astype(np.int16)
 
 
 def extend_through_faint_lines(
@@ -494,12 +492,13 @@ def find_staves(
         # Stretches of line too faint or too broken for the stroke search: followed on the
         # gray levels, as long as the lines stay darker than the paper between them.
         # Read only beyond the ends (what the staff may grow into), not along its length.
+        fits = line_fits(xs, lines)
         like = np.zeros(width, dtype=bool)
         for first, stop in ((0, left), (right + 1, width)):
             if stop > first:
                 like[first:stop] = line_like_columns(
                     darkness[:, first:stop],
-                    line_rows_at(np.arange(first, stop, dtype=np.float64), xs, lines),
+                    line_rows_at(np.arange(first, stop, dtype=np.float64), xs, lines, fits),
                     probe_halfheight=max(1, round(thickness)),
                     min_contrast=faint_line_min_contrast,
                 )
@@ -515,8 +514,8 @@ def find_staves(
         columns = np.arange(left, right + 1)
         top_rows = np.interp(columns, xs, lines[0])
         bottom_rows = np.interp(columns, xs, lines[-1])
-        if xs.size >= 2:
-            slope, intercept = np.polyfit(xs, lines[0], 1)
+        if fits:
+            slope, intercept = fits[0]
             bend = float(np.max(np.abs(lines[0] - (slope * xs + intercept))))
         else:
             slope, bend = 0.0, 0.0
