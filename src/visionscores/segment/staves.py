@@ -56,11 +56,15 @@ def vertical_runs(ink: np.ndarray, column_step: int) -> tuple[np.ndarray, np.nda
 
     Only every ``column_step``-th column is read.
     """
-    columns = np.ascontiguousarray(ink[:, ::column_step].T, dtype=np.int8)
-    padded = np.pad(columns, ((0, 0), (1, 1)))
+    columns = ink[:, ::column_step].T  # one row per column read
+    padded = np.zeros((columns.shape[0], columns.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = columns != 0
     steps = np.diff(padded, axis=1)
-    start_cols, start_rows = np.nonzero(steps == 1)
-    _, end_rows = np.nonzero(steps == -1)
+    # Run starts (+1) and ends (-1) in one pass, in column order, then row order.
+    changes = np.flatnonzero(steps)
+    rise = steps.ravel()[changes] == 1
+    start_cols, start_rows = np.divmod(changes[rise], steps.shape[1])
+    end_rows = changes[~rise] % steps.shape[1]
     black = end_rows - start_rows
     same_column = start_cols[1:] == start_cols[:-1]
     start_to_start = (start_rows[1:] - start_rows[:-1])[same_column]
@@ -101,7 +105,7 @@ def as_darkness(image: np.ndarray) -> np.ndarray:
     """uint8 darkness (0 = paper, 255 = ink) of an ink mask (0/1 or bool) or darkness map."""
     if image.dtype == bool or (image.dtype == np.uint8 and image.max(initial=0) <= 1):
         return image.astype(np.uint8) * 255
-    return image.astype(np.uint8)
+    return image.astype(np.uint8, copy=False)  # read, never written: no copy needed
 
 
 def bin_columns(darkness: np.ndarray, column_bin: int) -> np.ndarray:
@@ -163,8 +167,10 @@ def long_horizontal_strokes(
     length = max(1, round(min_length_px / column_bin)) | 1
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
     opened = cv2.morphologyEx(darkness, cv2.MORPH_OPEN, kernel)
-    level, _ = cv2.threshold(opened, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    _, strokes = cv2.threshold(opened, max(level, min_contrast), 1, cv2.THRESH_BINARY)
+    # Otsu's level, or min_contrast when that is higher (then a second pass).
+    level, strokes = cv2.threshold(opened, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    if level < min_contrast:
+        _, strokes = cv2.threshold(opened, min_contrast, 1, cv2.THRESH_BINARY)
     return strokes
 
 
@@ -206,9 +212,11 @@ def line_candidates(
     starts = np.nonzero(edges == 1)[0]
     ends = np.nonzero(edges == -1)[0]
     lines = []
-    for start, end in zip(starts, ends, strict=True):
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
         weights = row_fill[start:end]
         if end - start <= max_thickness_px:
+            # np.dot and sum, as ever: another order of summation moves a centre by a
+            # rounding error, and a centre on a half row then rounds to the other row.
             center = float(np.dot(weights, np.arange(start, end)) / weights.sum())
             lines.append(_LineCandidate(center, float(weights.max())))
             continue
@@ -432,7 +440,7 @@ def find_staves(
     height, width = ink.shape
     column_bin = max(1, int(stroke_column_bin_sp * spacing))
     strokes = long_horizontal_strokes(
-        ink,
+        darkness,
         round(stroke_min_length_sp * spacing),
         round(stroke_max_gap_sp * spacing),
         column_bin=column_bin,
