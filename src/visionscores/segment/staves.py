@@ -23,6 +23,13 @@ METRICS_COLUMN_BIN = 4
 # Of those binned columns, every this-many-th is read for the run lengths (every 8th pixel
 # column: a few hundred columns a page, plenty for the two most frequent lengths).
 METRICS_COLUMN_STEP = 2
+# Rows a stroke may step up or down while the page's units are measured (a 1-bit scan's
+# thin lines are staircases); the strokes, thickened by as much, say so to the thickness.
+METRICS_WOBBLE_PX = 1
+# A spacing read with the lines' own thickness as floor replaces the one read above the
+# padded thickness when that is a whole multiple of it (2 or more), to within this share
+# of the smaller spacing (see estimate_metrics).
+SPACING_MULTIPLE_TOLERANCE = 0.15
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,14 @@ class StaffMetrics:
 
     line_thickness_px: float
     staff_spacing_px: float
+    # Rows the measurement added to every line (strokes thickened vertically before their
+    # runs were read): the lines themselves are this much thinner.
+    thickness_padding_px: float = 0.0
+
+    @property
+    def bare_line_thickness_px(self) -> float:
+        """The lines' own thickness, at least one pixel."""
+        return max(1.0, self.line_thickness_px - self.thickness_padding_px)
 
 
 @dataclass(frozen=True)
@@ -71,19 +86,53 @@ def vertical_runs(ink: np.ndarray, column_step: int) -> tuple[np.ndarray, np.nda
     return black, start_to_start
 
 
-def estimate_metrics(ink: np.ndarray, column_step: int = 3) -> StaffMetrics | None:
+def estimate_metrics(
+    ink: np.ndarray, column_step: int = 3, run_padding_px: int = 0
+) -> StaffMetrics | None:
     """Staff-line thickness and spacing of a page, or None when the page has no runs.
 
     The thickness is the most frequent black run; the spacing is the most frequent
     distance from a black run's start to the next one's in the same column, counting only
     distances longer than twice the thickness (shorter ones are noise and note stems).
+
+    ``run_padding_px``: rows a vertical dilation of ``ink`` added to every run. At a 4-6 px
+    spacing, twice the padded thickness is more than the spacing itself, which is then read
+    from every other line, or from staff to staff. So when the distances above twice the
+    lines' own thickness peak at a spacing of which the one found is a whole multiple (2 or
+    more, to within ``SPACING_MULTIPLE_TOLERANCE`` of it), that is the spacing. Only then:
+    on other pages the short distances this lets in are noise that pulls the estimate down.
     """
     black, start_to_start = vertical_runs(ink, column_step)
     if black.size == 0 or start_to_start.size == 0:
         return None
     thickness = int(np.argmax(np.bincount(black)))
     thickness = max(thickness, 1)
-    candidates = start_to_start[start_to_start > 2 * thickness]
+    spacing_px = _most_frequent_distance(start_to_start, 2 * thickness)
+    if spacing_px is None:
+        return None
+    if run_padding_px > 0:
+        bare = _most_frequent_distance(start_to_start, 2 * max(thickness - run_padding_px, 1))
+        multiple = round(spacing_px / bare) if bare else 0
+        if multiple >= 2 and abs(spacing_px - multiple * bare) <= (
+            SPACING_MULTIPLE_TOLERANCE * bare
+        ):
+            spacing_px = bare
+    # The thickness, refined the same way, for sub-pixel lines.
+    black_counts = np.bincount(black).astype(np.float64)
+    window = black_counts[max(thickness - 1, 0) : thickness + 2]
+    positions = np.arange(max(thickness - 1, 0), max(thickness - 1, 0) + window.size)
+    thickness_px = float(np.dot(window, positions) / max(window.sum(), 1.0))
+    return StaffMetrics(
+        line_thickness_px=thickness_px,
+        staff_spacing_px=spacing_px,
+        thickness_padding_px=float(run_padding_px),
+    )
+
+
+def _most_frequent_distance(distances: np.ndarray, floor_px: int) -> float | None:
+    """The most frequent of ``distances`` longer than ``floor_px`` (pixels), refined to a
+    fraction of a pixel by its neighbours; None when there is none."""
+    candidates = distances[distances > floor_px]
     if candidates.size == 0:
         return None
     counts = np.bincount(candidates).astype(np.float64)
@@ -92,13 +141,7 @@ def estimate_metrics(ink: np.ndarray, column_step: int = 3) -> StaffMetrics | No
     spacing = int(np.argmax(smoothed))
     window = counts[max(spacing - 1, 0) : spacing + 2]
     positions = np.arange(max(spacing - 1, 0), max(spacing - 1, 0) + window.size)
-    spacing_px = float(np.dot(window, positions) / max(window.sum(), 1.0))
-    # The thickness, refined the same way, for sub-pixel lines.
-    black_counts = np.bincount(black).astype(np.float64)
-    window = black_counts[max(thickness - 1, 0) : thickness + 2]
-    positions = np.arange(max(thickness - 1, 0), max(thickness - 1, 0) + window.size)
-    thickness_px = float(np.dot(window, positions) / max(window.sum(), 1.0))
-    return StaffMetrics(line_thickness_px=thickness_px, staff_spacing_px=spacing_px)
+    return float(np.dot(window, positions) / max(window.sum(), 1.0))
 
 
 def as_darkness(image: np.ndarray) -> np.ndarray:
@@ -186,8 +229,12 @@ def estimate_metrics_from_strokes(
     columns does not change their lengths).
     """
     height, width = darkness.shape
-    strokes = long_horizontal_strokes(darkness, max(9, width // 50), 2, column_bin=column_bin)
-    return estimate_metrics(strokes, column_step=METRICS_COLUMN_STEP)
+    strokes = long_horizontal_strokes(
+        darkness, max(9, width // 50), 2, wobble_px=METRICS_WOBBLE_PX, column_bin=column_bin
+    )
+    return estimate_metrics(
+        strokes, column_step=METRICS_COLUMN_STEP, run_padding_px=2 * METRICS_WOBBLE_PX
+    )
 
 
 @dataclass(frozen=True)
@@ -434,7 +481,7 @@ def find_staves(
     """
     spacing = metrics.staff_spacing_px
     thickness = metrics.line_thickness_px
-    if spacing < min_spacing_px or spacing < 2 * thickness:
+    if spacing < min_spacing_px or spacing < 2 * metrics.bare_line_thickness_px:
         return []
     darkness = as_darkness(ink)
     height, width = ink.shape
