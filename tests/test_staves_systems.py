@@ -295,3 +295,17 @@ def test_a_system_whose_lines_break_into_dashes_is_found_whole():
     assert [s.n_staves for s in found] == [2, 2, 2]
     for system in found:
         assert system.staff_box[2] >= 2150  # the last dash ends at 2188
+
+
+@pytest.mark.parametrize("spacing", [5, 6])
+def test_low_resolution_staves_are_measured_and_found_at_their_own_spacing(spacing):
+    # A 100-150 dpi scan: one-pixel lines 5-6 px apart. The strokes the units are measured
+    # on are thickened a row up and down (3 px); twice that is more than the spacing, which
+    # was then read from every other line (10-12 px) and no staff was found.
+    page = draw_page([2, 2, 2], spacing_px=spacing, thickness_px=1, width_px=900, left_px=60)
+    cleaned, ink, _, _ = clean.clean_page(page.gray, **CLEAN)
+    metrics = staves.estimate_metrics_from_strokes(255 - cleaned)
+    assert metrics.staff_spacing_px == pytest.approx(spacing, abs=0.5)
+    found = staves.find_staves(255 - cleaned, metrics, **STAFF)
+    result = systems.find_systems(ink, found, **SYSTEM)
+    assert [s.n_staves for s in result] == [2, 2, 2]

@@ -35,7 +35,7 @@ def flatten_illumination(gray: np.ndarray, window_px: int) -> np.ndarray:
     if paper.min() == 255:
         return gray  # white paper already (a rendered vector page): nothing to divide
     paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
-    return cv2.divide(gray, np.maximum(paper, 1), scale=255.0)
+    return cv2.divide(gray, cv2.max(paper, 1), scale=255.0)
 
 
 def projection_sharpness(ys: np.ndarray, xs: np.ndarray, angle_deg: float, height: int) -> float:
@@ -77,7 +77,7 @@ def skew_of_flattened(
     from visionscores.segment.staves import binned_column_centres, long_horizontal_strokes
 
     strokes = long_horizontal_strokes(
-        255 - flattened, min_run_px, max_gap_px=2, column_bin=column_bin
+        cv2.bitwise_not(flattened), min_run_px, max_gap_px=2, column_bin=column_bin
     )
     ys, binned_xs = np.nonzero(strokes)
     ys, xs = ys.astype(np.float64), binned_column_centres(binned_xs, column_bin)
@@ -146,9 +146,11 @@ def ink_of_flattened(flattened: np.ndarray, max_ink_level: int = 200) -> np.ndar
     The threshold is Otsu's, but never above ``max_ink_level`` (gray level; paper = 255): on
     a blank, noisy page Otsu would split the noise itself in two.
     """
-    otsu_level, _ = cv2.threshold(flattened, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    level = min(float(otsu_level), float(max_ink_level))
-    _, ink = cv2.threshold(flattened, level, 1, cv2.THRESH_BINARY_INV)  # 1 where <= level
+    # 1 where <= the level; Otsu's level is used as found (one pass) unless capped.
+    otsu_level, ink = cv2.threshold(flattened, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    if otsu_level <= max_ink_level:
+        return ink
+    _, ink = cv2.threshold(flattened, float(max_ink_level), 1, cv2.THRESH_BINARY_INV)
     return ink
 
 

@@ -23,6 +23,13 @@ METRICS_COLUMN_BIN = 4
 # Of those binned columns, every this-many-th is read for the run lengths (every 8th pixel
 # column: a few hundred columns a page, plenty for the two most frequent lengths).
 METRICS_COLUMN_STEP = 2
+# Rows a stroke may step up or down while the page's units are measured (a 1-bit scan's
+# thin lines are staircases); the strokes, thickened by as much, say so to the thickness.
+METRICS_WOBBLE_PX = 1
+# A spacing read with the lines' own thickness as floor replaces the one read above the
+# padded thickness when that is a whole multiple of it (2 or more), to within this share
+# of the smaller spacing (see estimate_metrics).
+SPACING_MULTIPLE_TOLERANCE = 0.15
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,14 @@ class StaffMetrics:
 
     line_thickness_px: float
     staff_spacing_px: float
+    # Rows the measurement added to every line (strokes thickened vertically before their
+    # runs were read): the lines themselves are this much thinner.
+    thickness_padding_px: float = 0.0
+
+    @property
+    def bare_line_thickness_px(self) -> float:
+        """The lines' own thickness, at least one pixel."""
+        return max(1.0, self.line_thickness_px - self.thickness_padding_px)
 
 
 @dataclass(frozen=True)
@@ -56,30 +71,68 @@ def vertical_runs(ink: np.ndarray, column_step: int) -> tuple[np.ndarray, np.nda
 
     Only every ``column_step``-th column is read.
     """
-    columns = np.ascontiguousarray(ink[:, ::column_step].T, dtype=np.int8)
-    padded = np.pad(columns, ((0, 0), (1, 1)))
+    columns = ink[:, ::column_step].T  # one row per column read
+    padded = np.zeros((columns.shape[0], columns.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = columns != 0
     steps = np.diff(padded, axis=1)
-    start_cols, start_rows = np.nonzero(steps == 1)
-    _, end_rows = np.nonzero(steps == -1)
+    # Run starts (+1) and ends (-1) in one pass, in column order, then row order.
+    changes = np.flatnonzero(steps)
+    rise = steps.ravel()[changes] == 1
+    start_cols, start_rows = np.divmod(changes[rise], steps.shape[1])
+    end_rows = changes[~rise] % steps.shape[1]
     black = end_rows - start_rows
     same_column = start_cols[1:] == start_cols[:-1]
     start_to_start = (start_rows[1:] - start_rows[:-1])[same_column]
     return black, start_to_start
 
 
-def estimate_metrics(ink: np.ndarray, column_step: int = 3) -> StaffMetrics | None:
+def estimate_metrics(
+    ink: np.ndarray, column_step: int = 3, run_padding_px: int = 0
+) -> StaffMetrics | None:
     """Staff-line thickness and spacing of a page, or None when the page has no runs.
 
     The thickness is the most frequent black run; the spacing is the most frequent
     distance from a black run's start to the next one's in the same column, counting only
     distances longer than twice the thickness (shorter ones are noise and note stems).
+
+    ``run_padding_px``: rows a vertical dilation of ``ink`` added to every run. At a 4-6 px
+    spacing, twice the padded thickness is more than the spacing itself, which is then read
+    from every other line, or from staff to staff. So when the distances above twice the
+    lines' own thickness peak at a spacing of which the one found is a whole multiple (2 or
+    more, to within ``SPACING_MULTIPLE_TOLERANCE`` of it), that is the spacing. Only then:
+    on other pages the short distances this lets in are noise that pulls the estimate down.
     """
     black, start_to_start = vertical_runs(ink, column_step)
     if black.size == 0 or start_to_start.size == 0:
         return None
     thickness = int(np.argmax(np.bincount(black)))
     thickness = max(thickness, 1)
-    candidates = start_to_start[start_to_start > 2 * thickness]
+    spacing_px = _most_frequent_distance(start_to_start, 2 * thickness)
+    if spacing_px is None:
+        return None
+    if run_padding_px > 0:
+        bare = _most_frequent_distance(start_to_start, 2 * max(thickness - run_padding_px, 1))
+        multiple = round(spacing_px / bare) if bare else 0
+        if multiple >= 2 and abs(spacing_px - multiple * bare) <= (
+            SPACING_MULTIPLE_TOLERANCE * bare
+        ):
+            spacing_px = bare
+    # The thickness, refined the same way, for sub-pixel lines.
+    black_counts = np.bincount(black).astype(np.float64)
+    window = black_counts[max(thickness - 1, 0) : thickness + 2]
+    positions = np.arange(max(thickness - 1, 0), max(thickness - 1, 0) + window.size)
+    thickness_px = float(np.dot(window, positions) / max(window.sum(), 1.0))
+    return StaffMetrics(
+        line_thickness_px=thickness_px,
+        staff_spacing_px=spacing_px,
+        thickness_padding_px=float(run_padding_px),
+    )
+
+
+def _most_frequent_distance(distances: np.ndarray, floor_px: int) -> float | None:
+    """The most frequent of ``distances`` longer than ``floor_px`` (pixels), refined to a
+    fraction of a pixel by its neighbours; None when there is none."""
+    candidates = distances[distances > floor_px]
     if candidates.size == 0:
         return None
     counts = np.bincount(candidates).astype(np.float64)
@@ -88,20 +141,14 @@ def estimate_metrics(ink: np.ndarray, column_step: int = 3) -> StaffMetrics | No
     spacing = int(np.argmax(smoothed))
     window = counts[max(spacing - 1, 0) : spacing + 2]
     positions = np.arange(max(spacing - 1, 0), max(spacing - 1, 0) + window.size)
-    spacing_px = float(np.dot(window, positions) / max(window.sum(), 1.0))
-    # The thickness, refined the same way, for sub-pixel lines.
-    black_counts = np.bincount(black).astype(np.float64)
-    window = black_counts[max(thickness - 1, 0) : thickness + 2]
-    positions = np.arange(max(thickness - 1, 0), max(thickness - 1, 0) + window.size)
-    thickness_px = float(np.dot(window, positions) / max(window.sum(), 1.0))
-    return StaffMetrics(line_thickness_px=thickness_px, staff_spacing_px=spacing_px)
+    return float(np.dot(window, positions) / max(window.sum(), 1.0))
 
 
 def as_darkness(image: np.ndarray) -> np.ndarray:
     """uint8 darkness (0 = paper, 255 = ink) of an ink mask (0/1 or bool) or darkness map."""
     if image.dtype == bool or (image.dtype == np.uint8 and image.max(initial=0) <= 1):
         return image.astype(np.uint8) * 255
-    return image.astype(np.uint8)
+    return image.astype(np.uint8, copy=False)  # read, never written: no copy needed
 
 
 def bin_columns(darkness: np.ndarray, column_bin: int) -> np.ndarray:
@@ -163,8 +210,10 @@ def long_horizontal_strokes(
     length = max(1, round(min_length_px / column_bin)) | 1
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
     opened = cv2.morphologyEx(darkness, cv2.MORPH_OPEN, kernel)
-    level, _ = cv2.threshold(opened, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    _, strokes = cv2.threshold(opened, max(level, min_contrast), 1, cv2.THRESH_BINARY)
+    # Otsu's level, or min_contrast when that is higher (then a second pass).
+    level, strokes = cv2.threshold(opened, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    if level < min_contrast:
+        _, strokes = cv2.threshold(opened, min_contrast, 1, cv2.THRESH_BINARY)
     return strokes
 
 
@@ -180,8 +229,12 @@ def estimate_metrics_from_strokes(
     columns does not change their lengths).
     """
     height, width = darkness.shape
-    strokes = long_horizontal_strokes(darkness, max(9, width // 50), 2, column_bin=column_bin)
-    return estimate_metrics(strokes, column_step=METRICS_COLUMN_STEP)
+    strokes = long_horizontal_strokes(
+        darkness, max(9, width // 50), 2, wobble_px=METRICS_WOBBLE_PX, column_bin=column_bin
+    )
+    return estimate_metrics(
+        strokes, column_step=METRICS_COLUMN_STEP, run_padding_px=2 * METRICS_WOBBLE_PX
+    )
 
 
 @dataclass(frozen=True)
@@ -206,9 +259,11 @@ def line_candidates(
     starts = np.nonzero(edges == 1)[0]
     ends = np.nonzero(edges == -1)[0]
     lines = []
-    for start, end in zip(starts, ends, strict=True):
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
         weights = row_fill[start:end]
         if end - start <= max_thickness_px:
+            # np.dot and sum, as ever: another order of summation moves a centre by a
+            # rounding error, and a centre on a half row then rounds to the other row.
             center = float(np.dot(weights, np.arange(start, end)) / weights.sum())
             lines.append(_LineCandidate(center, float(weights.max())))
             continue
@@ -256,15 +311,7 @@ def _trace_extent(
     staff when at least 3 of its 5 lines have ink within ``probe_halfheight`` rows; gaps up
     to ``max_gap_px`` are bridged (barlines, broken lines).
     """
-    height, width = strokes.shape
-    present = np.zeros(width, dtype=np.int16)
-    columns = np.arange(width)
-    for rows in line_rows:
-        hit = np.zeros(width, dtype=bool)
-        for offset in range(-probe_halfheight, probe_halfheight + 1):
-            r = np.clip(np.rint(rows).astype(np.int64) + offset, 0, height - 1)
-            hit |= strokes[r, columns] > 0
-        present += hit
+    present = (darkest_near(strokes, line_rows, probe_halfheight) > 0).sum(axis=0)
     on = present >= 3
     if not on.any():
         return None
@@ -281,14 +328,24 @@ def _trace_extent(
     return left, right, fill
 
 
-def line_rows_at(columns: np.ndarray, xs: np.ndarray, lines: np.ndarray) -> np.ndarray:
+def line_fits(xs: np.ndarray, lines: np.ndarray) -> list[tuple[float, float]]:
+    """Straight fit (slope, intercept) of each of a staff's lines, from their rows ``lines``
+    (5, n) at the strip centres ``xs`` (pixels); none from a single strip."""
+    if xs.size < 2:
+        return []
+    return [tuple(np.polyfit(xs, row, 1)) for row in lines]
+
+
+def line_rows_at(
+    columns: np.ndarray, xs: np.ndarray, lines: np.ndarray, fits: list[tuple[float, float]]
+) -> np.ndarray:
     """Rows of a staff's five lines at ``columns`` (pixels), from their rows ``lines`` (5, n)
-    at the strip centres ``xs``: interpolated between strips, extended straight beyond."""
+    at the strip centres ``xs``: interpolated between strips, extended straight beyond along
+    ``fits`` (:func:`line_fits`, fitted once per staff)."""
     rows = np.stack([np.interp(columns, xs, row) for row in lines])
-    if xs.size >= 2:
-        for index, row in enumerate(lines):
-            slope, intercept = np.polyfit(xs, row, 1)
-            outside = (columns < xs[0]) | (columns > xs[-1])
+    if fits:
+        outside = (columns < xs[0]) | (columns > xs[-1])
+        for index, (slope, intercept) in enumerate(fits):
             rows[index, outside] = slope * columns[outside] + intercept
     return rows
 
@@ -303,29 +360,25 @@ def line_like_columns(
     of text or a shadow, dark between the lines too, is not taken for lines; a faint or
     broken stretch of line, missed by the stroke search, is.
     """
-    height, width = darkness.shape
-    columns = np.arange(width)
-
-    def darkest(rows: np.ndarray, halfheight: int) -> np.ndarray:
-        base = np.rint(rows).astype(np.int64)
-        values = [
-            darkness[np.clip(base + o, 0, height - 1), columns]
-            for o in range(-halfheight, halfheight + 1)
-        ]
-        return np.max(values, axis=0).astype(np.int16)
-
-    paper = np.median(
-        [
-            darkest((upper + lower) / 2.0, 1)
-            for upper, lower in zip(line_rows[:-1], line_rows[1:], strict=True)
-        ],
-        axis=0,
-    )
-    present = sum(
-        (darkest(rows, probe_halfheight) >= paper + min_contrast).astype(np.int8)
-        for rows in line_rows
+    line_rows = np.asarray(line_rows, dtype=np.float64)
+    paper = np.median(darkest_near(darkness, (line_rows[:-1] + line_rows[1:]) / 2.0, 1), axis=0)
+    present = (darkest_near(darkness, line_rows, probe_halfheight) >= paper + min_contrast).sum(
+        axis=0
     )
     return present >= 3
+
+
+def darkest_near(image: np.ndarray, rows: np.ndarray, halfheight: int) -> np.ndarray:
+    """Largest value of ``image`` within ``halfheight`` rows of ``rows`` (k, width), at each of
+    its columns (rows rounded, clipped to the image): (k, width) int16.
+
+    One gather of every row offset of every line at once (this runs for every staff).
+    """
+    height, width = image.shape
+    offsets = np.arange(-halfheight, halfheight + 1)
+    index = np.rint(rows).astype(np.int64)[:, None, :] + offsets[None, :, None]
+    np.clip(index, 0, height - 1, out=index)
+    return image[index, np.arange(width)].max(axis=1).astype(np.int16)
 
 
 def extend_through_faint_lines(
@@ -428,13 +481,13 @@ def find_staves(
     """
     spacing = metrics.staff_spacing_px
     thickness = metrics.line_thickness_px
-    if spacing < min_spacing_px or spacing < 2 * thickness:
+    if spacing < min_spacing_px or spacing < 2 * metrics.bare_line_thickness_px:
         return []
     darkness = as_darkness(ink)
     height, width = ink.shape
     column_bin = max(1, int(stroke_column_bin_sp * spacing))
     strokes = long_horizontal_strokes(
-        ink,
+        darkness,
         round(stroke_min_length_sp * spacing),
         round(stroke_max_gap_sp * spacing),
         column_bin=column_bin,
@@ -494,12 +547,13 @@ def find_staves(
         # Stretches of line too faint or too broken for the stroke search: followed on the
         # gray levels, as long as the lines stay darker than the paper between them.
         # Read only beyond the ends (what the staff may grow into), not along its length.
+        fits = line_fits(xs, lines)
         like = np.zeros(width, dtype=bool)
         for first, stop in ((0, left), (right + 1, width)):
             if stop > first:
                 like[first:stop] = line_like_columns(
                     darkness[:, first:stop],
-                    line_rows_at(np.arange(first, stop, dtype=np.float64), xs, lines),
+                    line_rows_at(np.arange(first, stop, dtype=np.float64), xs, lines, fits),
                     probe_halfheight=max(1, round(thickness)),
                     min_contrast=faint_line_min_contrast,
                 )
@@ -515,8 +569,8 @@ def find_staves(
         columns = np.arange(left, right + 1)
         top_rows = np.interp(columns, xs, lines[0])
         bottom_rows = np.interp(columns, xs, lines[-1])
-        if xs.size >= 2:
-            slope, intercept = np.polyfit(xs, lines[0], 1)
+        if fits:
+            slope, intercept = fits[0]
             bend = float(np.max(np.abs(lines[0] - (slope * xs + intercept))))
         else:
             slope, bend = 0.0, 0.0

@@ -182,13 +182,18 @@ def without_long_verticals(
     margin_px = round(margin_left_sp * float(np.median([s.spacing_px for s in staves])))
     first = max(0, min(s.left_px for s in staves) - margin_px)
     stop = min(ink.shape[1], max(s.left_px for s in staves) + margin_px)
+    band = ink[:, first:stop]
+    cleared_band = _without_long_lines(band, staves, beyond_sp)
+    if cleared_band is band:
+        return ink  # no long line: the page's ink as it is, not a copy of it
     cleared = np.array(ink, dtype=np.uint8, copy=True)
-    cleared[:, first:stop] = _without_long_lines(ink[:, first:stop], staves, beyond_sp)
+    cleared[:, first:stop] = cleared_band
     return cleared
 
 
 def _without_long_lines(ink: np.ndarray, staves: list[Staff], beyond_sp: float) -> np.ndarray:
-    """:func:`without_long_verticals` on a band of the page's columns."""
+    """:func:`without_long_verticals` on a band of the page's columns (``ink`` itself when
+    it holds no long line)."""
     spacing = float(np.median([staff.spacing_px for staff in staves]))
     span = max(s.bottom_px for s in staves) - min(s.top_px for s in staves)
     length = int(round(span + beyond_sp * spacing)) | 1
@@ -208,11 +213,24 @@ def _without_long_lines(ink: np.ndarray, staves: list[Staff], beyond_sp: float) 
         cv2.MORPH_CLOSE,
         cv2.getStructuringElement(cv2.MORPH_RECT, (1, bridge_rows)),
     )
-    long_pooled = cv2.morphologyEx(
-        bridged,
+    pooled_length = (length // pool) | 1
+    # The opening below keeps vertical runs of ink at least pooled_length long, or half of
+    # it where a run meets the top or bottom edge (the erosion takes no rows beyond the
+    # edges). The kernel is one column wide, so each column is opened on its own: only the
+    # columns with that many inked rows (a frame, a shadow, barlines aligned down the page)
+    # go through the tall opening, the costliest step here.
+    tall = np.nonzero(bridged.sum(axis=0, dtype=np.int32) >= pooled_length // 2 + 1)[0]
+    if not tall.size:
+        return ink
+    long_tall = cv2.morphologyEx(
+        np.ascontiguousarray(bridged[:, tall]),
         cv2.MORPH_OPEN,
-        cv2.getStructuringElement(cv2.MORPH_RECT, (1, (length // pool) | 1)),
+        cv2.getStructuringElement(cv2.MORPH_RECT, (1, pooled_length)),
     )
+    if not long_tall.any():
+        return ink
+    long_pooled = np.zeros_like(bridged)
+    long_pooled[:, tall] = long_tall
     long_lines = np.zeros_like(mask)
     long_lines[: height // pool * pool] = np.repeat(cv2.dilate(long_pooled, wander), pool, axis=0)
     return mask & (1 - long_lines)
