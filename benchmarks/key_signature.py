@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import concurrent.futures
 import hashlib
 import json
 import multiprocessing
@@ -282,15 +281,6 @@ def run_real(task: tuple[dict, dict]) -> list[dict]:
     return rows
 
 
-def _map(function, items, jobs: int) -> list:
-    if jobs <= 1:
-        return [function(item) for item in items]
-    # An executor, not multiprocessing.Pool: its workers may start the renderer process.
-    context = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        return list(pool.map(function, items, chunksize=1))
-
-
 def _accuracy_row(name: str, rows: list[dict]) -> str:
     n = len(rows)
     found = sum(r["found"] for r in rows)
@@ -391,10 +381,10 @@ def main(argv=None) -> int:
     rows: list[dict] = []
     if not args.no_synthetic:
         tasks = [(e, args.cache, config, args.seed) for e in plan(args.seed, args.engravings)]
-        for page_rows in _map(run_synthetic, tasks, args.jobs):
+        for page_rows in segmentation.parallel_map(run_synthetic, tasks, args.jobs):
             rows += page_rows
     if not args.no_real:
-        for page_rows in _map(
+        for page_rows in segmentation.parallel_map(
             run_real, [(t, config) for t in real_tasks(args.real_dir)], args.jobs
         ):
             rows += page_rows

@@ -37,10 +37,8 @@ boundaries found on real files with the cue that fired.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import hashlib
 import json
-import multiprocessing
 import pickle
 import subprocess
 import sys
@@ -63,6 +61,11 @@ if str(REAL_DIR) not in sys.path:
     sys.path.insert(0, str(REAL_DIR))
 
 import realpages  # noqa: E402  (lives in benchmarks/real)
+
+if str(BENCHMARK_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCHMARK_DIR))
+
+import segmentation  # noqa: E402  (lives next to this script: its parallel map)
 
 DINOSCORE = "DiNoScore/Scores"
 CACHE_VERSION = 1  # bump when what is cached per page changes
@@ -167,15 +170,6 @@ def segment_work(item: tuple[dict, Path, str, dict, Path]) -> Path:
     pdf_path.unlink()
     done.write_bytes(pickle.dumps(records))
     return folder
-
-
-def _map(function, items, jobs: int) -> list:
-    if jobs <= 1:
-        return [function(item) for item in items]
-    # Not multiprocessing.Pool: its daemon workers may not start the renderer's process.
-    context = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        return list(pool.map(function, items, chunksize=1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -507,21 +501,25 @@ def main(argv: list[str] | None = None) -> int:
         commit = _git(git_dir, "rev-parse", "HEAD").decode().strip()
         works = dinoscore_works(git_dir, commit)
         folders = [work_cache_dir(args.cache, config, work["work"]) for work in works]
-        _map(
+        segmentation.parallel_map(
             segment_work,
             [(w, git_dir, commit, config, f) for w, f in zip(works, folders, strict=True)],
             args.jobs,
         )
         if args.segment_only:
             return 0
-        all_rows = _map(_cues_of, [(folder, params) for folder in folders], args.jobs)
+        all_rows = segmentation.parallel_map(
+            _cues_of, [(folder, params) for folder in folders], args.jobs
+        )
         real = evaluate_real(works, all_rows, params)
         report += render_real(real, params) + "\n"
     synthetic_cache = BENCHMARK_DIR / ".cache" / "movements-synthetic"
     synthetic_items = [
         (seed, seed % 2 == 1, synthetic_cache, config) for seed in range(args.synthetic_files)
     ]
-    report += render_synthetic(_map(synthetic_file, synthetic_items, args.jobs))
+    report += render_synthetic(
+        segmentation.parallel_map(synthetic_file, synthetic_items, args.jobs)
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report, encoding="utf-8")
     print(report)

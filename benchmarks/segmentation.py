@@ -412,7 +412,8 @@ def run_page(spec: PageSpec, cache_dir: Path, use_incipit: bool, config: dict) -
     return result
 
 
-def _map(function, items, jobs: int) -> list:
+def parallel_map(function, items, jobs: int) -> list:
+    """``function`` over ``items`` in ``jobs`` processes (in order; in this one for 1)."""
     if jobs <= 1:
         return [function(item) for item in items]
     # Not multiprocessing.Pool: its workers are daemons, which may not start the page
@@ -665,7 +666,7 @@ def page_specs(n_pages: int, seed: int, cache_dir: Path, jobs: int) -> list[Page
         missing = n_music - sum(page_counts)
         batch_size = max(jobs, -(-missing // 2))
         plan = plan_engravings(seed, len(engravings) + batch_size)[len(engravings) :]
-        counts = _map(functools.partial(_count_pages, cache_dir=cache_dir), plan, jobs)
+        counts = parallel_map(functools.partial(_count_pages, cache_dir=cache_dir), plan, jobs)
         engravings += plan
         page_counts += counts
     return plan_pages(seed, n_pages, page_counts, engravings)
@@ -687,7 +688,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     run = functools.partial(
         run_page, cache_dir=args.cache_dir, use_incipit=use_incipit, config=config
     )
-    results = _map(run, specs, args.jobs)
+    results = parallel_map(run, specs, args.jobs)
     total_seconds = time.perf_counter() - started
 
     rows = score_results(results, methods)
