@@ -165,17 +165,21 @@ def _segment_pdf(
 def _write_headings(
     rows: list[dict[str, Any]], boxes: list, pages_dir: Path, jpeg_quality: int
 ) -> dict[str, str]:
-    """Cut the heading region above each movement's first system from its cleaned page;
-    returns movement index (as text) -> file name in ``pages_dir``."""
+    """Cut the heading region above each movement's first system from its cleaned page
+    (read back once per page: the starts are known only after the last page); returns
+    movement index (as text) -> file name in ``pages_dir``."""
     from visionscores.fileio import read_gray
     from visionscores.format.images import encode_jpeg
     from visionscores.segment.sequence import heading_file_name
 
-    headings = {}
+    headings: dict[str, str] = {}
+    pages: dict[int, Any] = {}
     for row, box in zip(rows, boxes, strict=True):
         if not row["movement_start"] or box is None:
             continue
-        page = read_gray(pages_dir / page_file_name(row["page"]))
+        if row["page"] not in pages:
+            pages[row["page"]] = read_gray(pages_dir / page_file_name(row["page"]))
+        page = pages[row["page"]]
         x0, y0, x1, y1 = box
         name = heading_file_name(row["movement_index"])
         (pages_dir / name).write_bytes(encode_jpeg(page[y0:y1, x0:x1], jpeg_quality))
