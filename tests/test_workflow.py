@@ -293,10 +293,17 @@ def test_a_deleted_pdf_is_copied_again_with_what_depends_on_it(demo_run):
     images = demo_run / f"results/dataset/demo/images/{piece}"
     images_before = {path.name: path.read_bytes() for path in images.iterdir()}
     pdf.unlink()
-    jobs = scheduled_jobs(snakemake(demo_run, "--dry-run"))
+    record = pdf.with_suffix(".json")
+    record_before = record.read_bytes()
+    # A dry run removes nothing: it names the stale record and plans without it.
+    dry_run = snakemake(demo_run, "--dry-run")
+    assert f"{piece}.json is stale: {piece} will be acquired anew" in dry_run
+    assert record.read_bytes() == record_before
+    assert scheduled_jobs(dry_run) == {}
+    run = snakemake(demo_run, "--cores", "2")
+    assert f"{piece}.json is stale: {piece} is acquired anew" in run
     per_piece = {"acquire": 1, "acquired": 1, "segment": 1, "judge": 1, "format": 1}
-    assert jobs == per_piece | AFTER_FORMAT
-    snakemake(demo_run, "--cores", "2")
+    assert scheduled_jobs(run) == per_piece | AFTER_FORMAT
     assert pdf.read_bytes() == (REPO / f"demo/pdf/{piece}.pdf").read_bytes()
     record = json.loads(pdf.with_suffix(".json").read_text())
     assert (record["status"], record["origin"]) == ("ok", "repository")

@@ -93,7 +93,9 @@ rule enrich:
 
 # todo (`snakemake todo`): the scenario's pieces without a usable PDF, with their IMSLP
 # links and why each is missing, as CSV and HTML, for downloading them in a browser
-# (then `visionscores import`). It reads the records as they are and always runs when named.
+# (then `visionscores import`). It reads the records as they are and always runs when named:
+# it has no output and no `benchmark:`, since Snakemake takes a benchmark file for an output
+# and would not run the rule again once the file exists.
 rule todo:
     log:
         f"{RESULTS}/logs/todo/{SCENARIO}.log",

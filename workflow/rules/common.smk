@@ -10,7 +10,7 @@ import yaml
 from visionscores import OUTPUTS_VERSION
 from visionscores.acquire.host_state import HostState
 from visionscores.acquire.manifest import load_manifest
-from visionscores.acquire.records import drop_stale_records
+from visionscores.acquire.records import drop_stale_records, stale_record
 from visionscores.config import check_config
 
 REPO = Path(workflow.basedir)
@@ -131,24 +131,31 @@ def announce_host_markers():
         )
 
 
-def drop_stale_records_of_scenario():
+def drop_stale_records_of_scenario(dry_run):
     """Remove the scenario's stale records (their PDF deleted, placed or replaced by hand
     since, or their daily-cap or unreachable pause over), so that those pieces are acquired
-    anew and what is made from their PDF made again; say so on the console."""
+    anew and what is made from their PDF made again; say so on the console. A dry run
+    removes nothing: it names them, and its plan leaves them out."""
     records = [f"{RESOURCES}/pdf/{piece}.json" for piece in PIECES]
     paused_hosts = {marker.host for marker in host_markers()}
-    for stale in drop_stale_records(records, paused_hosts):
+    if dry_run:
+        stale = [path for path in records if stale_record(path, paused_hosts)]
+        consequence = "will be acquired anew when the workflow runs (not in this plan)"
+    else:
+        stale = drop_stale_records(records, paused_hosts)
+        consequence = "is acquired anew"
+    for path in stale:
         print(
-            f"visionscores: {stale} was stale: {stale.stem} is acquired anew",
+            f"visionscores: {path} is stale: {Path(path).stem} {consequence}",
             file=sys.stderr,
         )
 
 
-# Before anything is planned; a dry run does it too, and shows that plan. Only by the
+# Before anything is planned, so that the plan acquires those pieces anew. Only by the
 # process that plans: a job re-reading the workflow (a cluster job) must not remove a
 # record the run still relies on.
 if workflow.is_main_process:
-    drop_stale_records_of_scenario()
+    drop_stale_records_of_scenario(workflow.output_settings.dryrun)
 
 
 def piece_field(field):
