@@ -10,7 +10,7 @@ from drawn_pages import draw_page, rotate
 from repo_paths import REPO
 
 from visionscores.segment import page as segment
-from visionscores.segment import render
+from visionscores.segment import render, staves
 
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
 
@@ -121,3 +121,36 @@ def test_lines_running_past_the_final_barline_still_close_the_system():
     gray[top - 5 : bottom + 6, 1301:] = 255  # the lines end at x 1300 ...
     cv2.line(gray, (1200, top), (1200, bottom), 0, 3)  # ... 100 px past the barline
     assert open_ends(gray) == [(2, 0.0), (2, 0.0), (2, 0.0)]
+
+
+def test_enlargement_factor_brings_small_staves_to_the_target_spacing():
+    def factor(spacing_px, shape=(792, 612), max_pixels=20_000_000):
+        metrics = staves.StaffMetrics(line_thickness_px=1.0, staff_spacing_px=spacing_px)
+        return segment.enlargement_factor(metrics, shape, 5.0, 12.0, 3.0, max_pixels)
+
+    assert factor(4.06) == 3  # 12 / 4.06 = 2.96
+    assert factor(3.97) == 4  # 12 / 3.97 = 3.02
+    assert factor(5.0) == 1  # readable as it is
+    assert factor(2.9) == 1  # text or noise
+    assert factor(4.0, shape=(3300, 2550)) == 1  # 9 x 8.4 million pixels: too large
+    assert segment.enlargement_factor(None, (792, 612), 5.0, 12.0, 3.0, 20_000_000) == 1
+
+
+def test_a_page_of_tiny_staves_is_enlarged_and_its_systems_found_in_input_pixels():
+    # A page drawn at 20 px spacing, shrunk 5 times: 4 px spacing, lines blurred to gray as
+    # in a 72-dpi scan. Truth: the drawn boxes divided by 5.
+    drawn = draw_page([2, 2, 2], spacing_px=20, thickness_px=2, seed=1)
+    height, width = drawn.gray.shape
+    small = cv2.resize(drawn.gray, (width // 5, height // 5), interpolation=cv2.INTER_AREA)
+    truth = [[v / 5 for v in s["staff_bbox"]] for s in drawn.systems]
+    cleaned, matrix, result = segment.clean_and_segment(small, CONFIG["clean"], CONFIG["segment"])
+    assert cleaned.shape == (small.shape[0] * 3, small.shape[1] * 3)
+    assert abs(np.linalg.det(np.asarray(matrix)[:, :2])) == pytest.approx(9.0)  # 3 x 3 times
+    assert [s.n_staves for s in result.systems] == [2, 2, 2]
+    # A drawn page has no clef or brace to tell its top: compare the boxes in page order.
+    for found, true in zip(sorted(result.staff_boxes, key=lambda b: b[1]), truth, strict=True):
+        assert found == pytest.approx(true, abs=1.5)  # within a line's width at 4 px spacing
+    # Without enlargement the page has no readable staves.
+    never = {**CONFIG["segment"], "enlarge_min_spacing_px": 4.9}
+    _, _, unread = segment.clean_and_segment(small, CONFIG["clean"], never)
+    assert unread.systems == []

@@ -21,6 +21,8 @@ MIN_MAX_PAIRS = (
     ("judge", "min_ink_density", "max_ink_density"),
     ("movements", "indent_min_sp", "indent_max_sp"),
     ("movements", "heading_clear_sp", "heading_reach_sp"),
+    ("segment", "enlarge_min_spacing_px", "min_spacing_px"),
+    ("segment", "min_spacing_px", "enlarge_to_spacing_px"),
 )
 # Keys holding a folder the pipeline writes into.
 PATH_KEYS = (("paths", "resources"), ("paths", "results"))

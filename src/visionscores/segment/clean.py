@@ -154,6 +154,17 @@ def ink_of_flattened(flattened: np.ndarray, max_ink_level: int = 200) -> np.ndar
     return ink
 
 
+def enlarge(gray: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """``gray`` enlarged ``factor`` times in both directions (cubic interpolation), and the
+    2x3 matrix mapping its pixel coordinates (continuous, x right, y down) to the enlarged
+    image's. A factor of 1 returns the image itself."""
+    if factor == 1:
+        return gray, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    height, width = gray.shape[:2]
+    enlarged = cv2.resize(gray, (width * factor, height * factor), interpolation=cv2.INTER_CUBIC)
+    return enlarged, np.array([[float(factor), 0.0, 0.0], [0.0, float(factor), 0.0]])
+
+
 def map_box_back(box: tuple[float, float, float, float], matrix: np.ndarray) -> list[float]:
     """Map an axis-aligned box on the deskewed page back to the input image.
 

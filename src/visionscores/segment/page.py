@@ -8,6 +8,7 @@ the deskewed page to the input image.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,9 @@ PAGE_KEYS = (
     "upside_down_min_share",
     "upside_down_min_margin",
     "quarter_turn_min_width",
+    "enlarge_to_spacing_px",
+    "enlarge_min_spacing_px",
+    "enlarge_max_pixels",
 )
 
 
@@ -257,6 +261,33 @@ def _lines_going_on(darkness, system, columns: tuple[int, int], params) -> float
     return max(shares)
 
 
+def enlargement_factor(
+    metrics: staves.StaffMetrics | None,
+    page_shape: tuple[int, ...],
+    min_spacing_px: float,
+    enlarge_to_spacing_px: float,
+    enlarge_min_spacing_px: float,
+    enlarge_max_pixels: int,
+) -> int:
+    """How many times to enlarge a page whose staves are too small to read, 1 for none.
+
+    A page measured at a staff spacing below ``min_spacing_px`` (a scan of about 72 dpi, a
+    screenshot) but at least ``enlarge_min_spacing_px`` (below that it is text or noise, not
+    music) is enlarged by the smallest whole factor that brings its spacing to
+    ``enlarge_to_spacing_px`` (pixels), unless it would then exceed ``enlarge_max_pixels``
+    pixels (``page_shape``: its rows and columns).
+    """
+    if metrics is None:
+        return 1
+    spacing = metrics.staff_spacing_px
+    if not enlarge_min_spacing_px <= spacing < min_spacing_px:
+        return 1
+    factor = math.ceil(enlarge_to_spacing_px / spacing)
+    if page_shape[0] * page_shape[1] * factor**2 > enlarge_max_pixels:
+        return 1
+    return factor
+
+
 def clean_and_segment(
     gray: np.ndarray,
     clean_params: Mapping[str, Any],
@@ -270,18 +301,22 @@ def clean_and_segment(
     ``assume_upright`` (a page drawn by vector operations alone, which has no scanner skew)
     the skew is not measured, unless the result says otherwise: no system found, or staves
     tilted by ``min_skew_deg`` or more (median) send the page through again with its skew
-    measured (a vectorized scan keeps the skew of the scan).
+    measured (a vectorized scan keeps the skew of the scan). A page whose staves are too
+    small to read (:func:`enlargement_factor`) is enlarged and segmented again; the cleaned
+    page is then the enlarged one.
     """
     clean_params = cleaning_params(clean_params)  # clean_page refuses unknown keys
     segment_params = dict(segment_params)
     min_skew_deg = clean_params["min_skew_deg"]
+    scale = 1
 
     def run(turns: int, measure_skew: bool):
-        turned, turn_matrix = orientation.quarter_turn(gray, turns)
+        enlarged, scale_matrix = clean.enlarge(gray, scale)
+        turned, turn_matrix = orientation.quarter_turn(enlarged, turns)
         page, ink, skew, matrix = clean.clean_page(
             turned, **clean_params, measure_skew=measure_skew
         )
-        matrix = orientation.compose(matrix, turn_matrix)
+        matrix = orientation.compose(matrix, orientation.compose(turn_matrix, scale_matrix))
         height, width = gray.shape
         result = segment_page(ink, 255 - page, matrix, width, height, skew, segment_params)
         result.orientation_deg = 90 * turns
@@ -299,6 +334,21 @@ def clean_and_segment(
         )
 
     page, matrix, result, ink = run(0, measure_skew=not assume_upright)
+    if not result.systems:
+        scale = enlargement_factor(
+            result.metrics,
+            gray.shape,
+            segment_params["min_spacing_px"],
+            segment_params["enlarge_to_spacing_px"],
+            segment_params["enlarge_min_spacing_px"],
+            segment_params["enlarge_max_pixels"],
+        )
+        if scale > 1:
+            enlarged = run(0, measure_skew=True)
+            if enlarged[2].systems:
+                page, matrix, result, ink = enlarged
+            else:
+                scale = 1
     if assume_upright:
         tilts = [abs(staff.slope_deg) for system in result.systems for staff in system.staves]
         if not tilts or float(np.median(tilts)) >= min_skew_deg:
