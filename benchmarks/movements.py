@@ -404,6 +404,28 @@ def synthetic_file(item: tuple[int, bool, Path, dict]) -> dict:
         if p and i > 0 and t not in true_start_ids
     )
     fired = movements.fired_cues(rows, params) if rows else []
+    scores = movements.start_scores(rows, params) if rows else []
+    # Each missed start: the piece before it, how that piece's last system ends, what fired.
+    piece_of_start = [SYNTHETIC_PIECES[i][1] for i in chosen]
+    start_order = sorted(true_start_ids)
+    misses = []
+    for i, (t, p) in enumerate(zip(truth, predicted, strict=True)):
+        if t in true_start_ids and not p:
+            before = rows[i - 1] if i > 0 else {}
+            misses.append(
+                {
+                    "after": piece_of_start[start_order.index(t)],
+                    "page": t[0] + 1,
+                    "score": round(float(scores[i]), 2),
+                    "fired": "+".join(k for k, on in fired[i].items() if on) or "none",
+                    "end_before": (
+                        "final barline"
+                        if before.get("ends_with_final_barline")
+                        else f"{before.get('end_bars', 0)} bar(s)"
+                        + (", double" if before.get("end_double_bar") else "")
+                    ),
+                }
+            )
     cue_counts = {}
     for t, f in zip(truth, fired, strict=True):
         if t in true_start_ids:
@@ -419,6 +441,7 @@ def synthetic_file(item: tuple[int, bool, Path, dict]) -> dict:
         "font": font,
         "counts": {"tp": tp, "fp": fp, "fn": len(true_start_ids) - tp},
         "cues_at_true_starts": cue_counts,
+        "misses": misses,
     }
 
 
@@ -464,6 +487,21 @@ def render_synthetic(results: list[dict]) -> str:
         "",
         f"system_cues at {SYNTHETIC_DPI} dpi (CPU time): median {np.median(ms):.1f} ms per "
         f"page, 95th percentile {np.percentile(ms, 95):.1f} ms ({len(ms)} pages).",
+        "",
+        "Missed starts (the piece before them, how its last system ends, the cues that fired):",
+        "",
+        *[
+            f"- seed {r['seed']} page {m['page']}: after {m['after']} "
+            f"({m['end_before']}), score {m['score']}: {m['fired']}"
+            for r in results
+            for m in r.get("misses", [])
+        ],
+        "",
+        "As music21's corpus encodes them, Mazurka Op. 6 No. 2 ends in a thin double bar",
+        "after a fermata, not a final barline, and Polonaise Op. 1 No. 1 with *D.C. al Fine*",
+        "text after its final barline, past which verovio draws the staff lines on (so no",
+        "bar stands at the system's end); a flush piece after either shows only a heading,",
+        "a wide gap or a time signature.",
         "",
         "| seed | subset | pages | font | pieces | found | false | missed |",
         "|---:|---|---:|---|---|---:|---:|---:|",
