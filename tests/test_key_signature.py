@@ -85,7 +85,12 @@ def test_blank_staff_start_has_no_clef():
         ("D# major", None),  # nine sharps: no key signature
         ("", None),
         ("Allegro", None),
-        ("H major", None),
+        ("H-moll", 2),  # German: H is B ...
+        ("h-moll", 2),
+        ("B-Dur", -2),  # ... and B before Dur or moll is B-flat
+        ("b-moll", -5),
+        ("B major", 5),
+        ("Bes", -2),  # Dutch
     ],
 )
 def test_fifths_of_key_names(text, fifths):

@@ -766,15 +766,18 @@ _MINOR_WORDS = ("minor", "min", "moll", "m")
 
 def fifths_of_key(key: str) -> int | None:
     """Key signature, in fifths, of a key name such as "C major", "A minor", "B-flat major",
-    "F♯ minor", "Eb", "Es-Dur" or "fis-moll".
+    "F♯ minor", "Eb", "Es-Dur", "fis-moll", "H-moll" (B minor) or "B-Dur" (B-flat major).
 
     Major when no mode is given. None when the text is not a key, or names one whose
     signature would need more than seven sharps or flats (e.g. "D# major").
     """
     text = key.strip()
-    if not text or text[0].upper() not in _LETTER_FIFTHS:
+    # German names: H is B, and B alone before Dur or moll is B-flat.
+    if not text or text[0].upper() not in (*_LETTER_FIFTHS, "H"):
         return None
     letter, rest = text[0].upper(), text[1:].strip().lower()
+    german_b = letter == "B" and rest.replace("-", " ").split() in (["dur"], ["moll"])
+    letter = "B" if letter == "H" else letter
     rest = rest.replace("-", " ").replace("_", " ")
     words = rest.split()
     accidental = 0
@@ -791,6 +794,8 @@ def fifths_of_key(key: str) -> int | None:
                     # "b" alone after the letter is a flat ("Eb"); "B" the letter is read above.
                     accidental, words = -1, [first[len(mark) :], *words[1:]]
                     break
+    if german_b:
+        accidental = -1
     mode = " ".join(word for word in words if word).strip()
     if mode in _MAJOR_WORDS:
         fifths = _LETTER_FIFTHS[letter] + 7 * accidental
