@@ -7,7 +7,8 @@ A staff's key signature is read from the cleaned page (gray, paper white) in fou
    every pixel darker than ``ink_threshold``.
 2. The staff lines are erased: the five lines are found again in short column chunks (they may
    tilt a little), and in every column a black run that lies within a line's thickness is
-   removed, so symbols crossing a line keep their pixels. Specks are dropped.
+   removed, so symbols crossing a line keep their pixels. What is left of a line drawn
+   thicker (long thin horizontal strokes) and specks are dropped.
 3. The remaining ink is cut into glyphs at empty columns; the clef is the first glyph at least
    ``clef_min_width_sp`` wide and ``clef_min_height_sp`` tall (barlines and braces before it
    are narrower). Each following glyph, while they follow each other closely, is classified by
@@ -17,12 +18,22 @@ A staff's key signature is read from the cleaned page (gray, paper white) in fou
    pattern puts it (F C G D A E B for sharps, B E A D G C F for flats, on the treble or the
    bass clef), which drops the accidental of a first note that follows the key signature.
 
+A system's key signature is the one more than half of its staves read. When its staves
+disagree (a staff cut short by a damaged accidental, or reading none), they are read again
+together, place by place: the first accidental read on the system serves as template (all
+accidentals of a key signature are one glyph, printed in the page's own font and scan), and
+at each place of the pattern (for each staff's clef) it is sought on every staff, the staves'
+matches one above the other. The key is taken when this reading finds at least as many
+accidentals as any staff read and ends cleanly (at the next place the template matches no
+staff even passably); otherwise the system stays None, as a wrong key is worse than none.
+
 All lengths are in staff spacings (``_sp``) of the staff, so the same parameters read pages
 from about 7 to 45 pixels per staff spacing.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +65,8 @@ PARAM_KEYS = (
     "line_shift_search_sp",
     "line_run_max_thickness",
     "speck_max_area_sq_sp",
+    "residue_min_length_sp",
+    "residue_max_thickness",
     "gap_max_ink_sp",
     "clef_min_width_sp",
     "clef_max_width_sp",
@@ -77,6 +90,13 @@ PARAM_KEYS = (
     "flat_bowl_top_share",
     "position_tolerance_steps",
     "position_max_bias_steps",
+    "slot_search_steps",
+    "slot_blur_sp",
+    "slot_match_min_score",
+    "slot_end_max_score",
+    "slot_min_step_sp",
+    "slot_max_step_sp",
+    "slot_align_sp",
 )
 
 
@@ -180,6 +200,20 @@ def erase_staff_lines(ink: np.ndarray, line_rows: np.ndarray, max_run_px: float)
             np.add.at(marks, (first, chosen), 1)
             np.add.at(marks, (first + length[chosen], chosen), -1)
     return ink & (np.cumsum(marks, axis=0)[:height] == 0)
+
+
+def drop_line_residue(symbols: np.ndarray, min_length_px: int, max_thickness_px: float):
+    """``symbols`` (bool) without thin horizontal strokes at least ``min_length_px`` long and
+    at most ``max_thickness_px`` thick: what is left of a staff line drawn thicker than the
+    page's lines (it would join the clef, the key signature and the notes into one piece).
+    A beam is thicker; no accidental, clef or time signature has so long a stroke."""
+    kernel = np.ones((1, min_length_px), np.uint8)
+    long_runs = cv2.morphologyEx(symbols.astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
+    if not long_runs.any():
+        return symbols
+    up, down = _vertical_run_extents(long_runs)
+    thin = long_runs & (up + down - 1 <= max_thickness_px)
+    return symbols & ~thin
 
 
 def _drop_specks(ink: np.ndarray, max_area_px: float) -> np.ndarray:
@@ -320,12 +354,20 @@ def staff_band(
     page: np.ndarray, staff: Staff, params: Mapping[str, Any]
 ) -> tuple[np.ndarray, int, int]:
     """The cut-out start of a staff as an ink mask, and its top-left corner (x, y) on the page."""
+    x0, y0, x1, y1 = _band_box(page.shape, staff, params)
+    return page[y0:y1, x0:x1] < params["ink_threshold"], x0, y0
+
+
+def _band_box(
+    page_shape: tuple[int, ...], staff: Staff, params: Mapping[str, Any]
+) -> tuple[int, int, int, int]:
+    """Box ``(x0, y0, x1, y1)`` on the page (pixels, ends exclusive) of a staff's start."""
     spacing = staff.spacing_px
     x0 = max(0, int(np.floor(staff.left_px - 0.3 * spacing)))
-    x1 = min(page.shape[1], int(np.ceil(staff.left_px + params["search_width_sp"] * spacing)))
+    x1 = min(page_shape[1], int(np.ceil(staff.left_px + params["search_width_sp"] * spacing)))
     y0 = max(0, int(np.floor(staff.top_px - params["band_above_sp"] * spacing)))
-    y1 = min(page.shape[0], int(np.ceil(staff.bottom_px + params["band_below_sp"] * spacing)))
-    return page[y0:y1, x0:x1] < params["ink_threshold"], x0, y0
+    y1 = min(page_shape[0], int(np.ceil(staff.bottom_px + params["band_below_sp"] * spacing)))
+    return x0, y0, x1, y1
 
 
 def staff_pieces(
@@ -356,6 +398,11 @@ def staff_pieces(
     )
     max_run_px = params["line_run_max_thickness"] * line_thickness_px + 1.0
     symbols = erase_staff_lines(ink, rows, max_run_px)
+    symbols = drop_line_residue(
+        symbols,
+        max(2, int(round(params["residue_min_length_sp"] * spacing))),
+        params["residue_max_thickness"] * line_thickness_px + 1.0,
+    )
     symbols = _drop_specks(symbols, params["speck_max_area_sq_sp"] * spacing**2)
     filled = symbols.sum(axis=0) > params["gap_max_ink_sp"] * spacing
     pieces = [(int(a), int(b)) for a, b in _column_runs(filled)]
@@ -686,6 +733,62 @@ def key_from_accidentals(
     return count if kind == SHARP else -count
 
 
+@dataclass(frozen=True)
+class StaffReading:
+    """What was read at the start of one staff.
+
+    value: key signature in fifths (None: no clef found); symbols: the band's ink without
+    the staff lines (bool); band_x0: the band's first column on the
+    page; top_line_row: the band row of the top line at the staff's start; clef_end: the
+    band column where the clef ends (0 when no clef); spacing_px: the staff's spacing;
+    accidentals: the glyphs of the key signature read, left to right (band pixels).
+    """
+
+    value: int | None
+    symbols: np.ndarray
+    band_x0: int
+    top_line_row: float
+    clef_end: int
+    spacing_px: float
+    accidentals: tuple[Glyph, ...] = ()
+
+
+def read_staff(
+    page: np.ndarray, staff: Staff, line_thickness_px: float, params: Mapping[str, Any]
+) -> StaffReading:
+    """Key signature at the start of one staff, with what it was read from (see
+    :func:`staff_key_signature`)."""
+    check_params(params)
+    symbols, pieces, top_line_row = staff_pieces(page, staff, line_thickness_px, params)
+    band_x0 = _band_box(page.shape, staff, params)[0]
+    clef = find_clef(symbols, pieces, staff.spacing_px, params)
+    if clef is None:
+        return StaffReading(None, symbols, band_x0, top_line_row, 0, staff.spacing_px)
+    glyphs = key_glyphs(symbols, pieces, staff.spacing_px, params) or []
+    clef_end = clef[1]
+    # Two readings, by glyphs and by strokes; each ends where its shapes stop making sense
+    # and is cut to the accidentals that fit the pattern, so the longer one is kept.
+    readings = [
+        (
+            key_from_accidentals(
+                found,
+                top_line_row,
+                staff.spacing_px,
+                params["position_tolerance_steps"],
+                params["position_max_bias_steps"],
+            ),
+            found,
+        )
+        for found in (glyphs, stroke_glyphs(symbols, clef_end, staff.spacing_px, params))
+    ]
+    value, found = max(readings, key=lambda reading: abs(reading[0]))
+    kind = SHARP if value > 0 else FLAT
+    accidentals = tuple(glyph for glyph in found if glyph.kind == kind)[: abs(value)]
+    return StaffReading(
+        value, symbols, band_x0, top_line_row, clef_end, staff.spacing_px, accidentals
+    )
+
+
 def staff_key_signature(
     page: np.ndarray, staff: Staff, line_thickness_px: float, params: Mapping[str, Any]
 ) -> int | None:
@@ -698,25 +801,7 @@ def staff_key_signature(
     Returns sharps as positive, flats as negative numbers, 0 when the clef is followed by no
     key signature, None when no clef is found at the staff's start.
     """
-    check_params(params)
-    symbols, pieces, top_line_row = staff_pieces(page, staff, line_thickness_px, params)
-    glyphs = key_glyphs(symbols, pieces, staff.spacing_px, params)
-    if glyphs is None:
-        return None
-    _, clef_end = find_clef(symbols, pieces, staff.spacing_px, params)
-    # Two readings, by glyphs and by strokes; each ends where its shapes stop making sense
-    # and is cut to the accidentals that fit the pattern, so the longer one is kept.
-    readings = [
-        key_from_accidentals(
-            found,
-            top_line_row,
-            staff.spacing_px,
-            params["position_tolerance_steps"],
-            params["position_max_bias_steps"],
-        )
-        for found in (glyphs, stroke_glyphs(symbols, clef_end, staff.spacing_px, params))
-    ]
-    return max(readings, key=abs)
+    return read_staff(page, staff, line_thickness_px, params).value
 
 
 def combine_staff_keys(values: Sequence[int | None]) -> int | None:
@@ -729,18 +814,177 @@ def combine_staff_keys(values: Sequence[int | None]) -> int | None:
     return value if count * 2 > len(values) else None
 
 
+def accidental_template(
+    readings: Sequence[StaffReading], kind: str
+) -> tuple[np.ndarray, float] | None:
+    """The first accidental of ``kind`` read on the staff that read the most of them: its
+    ink (without the staff lines) and the row of its pitch in it; None when none was read.
+    The accidentals of a key signature are one glyph, so this one stands for all of the
+    system's, in the page's own font and scan."""
+    best = max(
+        (r for r in readings if r.accidentals and r.accidentals[0].kind == kind),
+        key=lambda r: len(r.accidentals),
+        default=None,
+    )
+    if best is None:
+        return None
+    glyph = best.accidentals[0]
+    mask = best.symbols[glyph.y0 : glyph.y1, glyph.x0 : glyph.x1]
+    return mask.astype(np.float32), glyph.pitch_y - glyph.y0
+
+
+def match_columns(
+    reading: StaffReading,
+    template: tuple[np.ndarray, float],
+    x_from: int,
+    x_to: int,
+    step: float,
+    min_score: float,
+    params: Mapping[str, Any],
+) -> list[tuple[int, float]]:
+    """Where the accidental ``template`` (mask, pitch row in it) matches a staff with its
+    pitch on ``step`` (half spacings below the top line), its left edge from page column
+    ``x_from`` to ``x_to``: (page column, score) of each best match scoring at least
+    ``min_score`` (normalized correlation, -1 to 1, of both blurred by ``slot_blur_sp``),
+    left to right. The pitch may sit up to ``slot_search_steps`` off the step."""
+    mask, pitch_in_mask = template
+    height, width = mask.shape
+    spacing = reading.spacing_px
+    reach = max(1, int(round(params["slot_search_steps"] * spacing / 2.0)))
+    top = int(round(reading.top_line_row + step * spacing / 2.0 - pitch_in_mask)) - reach
+    left = x_from - reading.band_x0
+    right = x_to - reading.band_x0 + width
+    rows, cols = reading.symbols.shape
+    window = np.zeros((height + 2 * reach, max(0, right - left)), np.float32)
+    r0, r1 = max(0, top), min(rows, top + window.shape[0])
+    c0, c1 = max(0, left), min(cols, right)
+    if r1 <= r0 or c1 <= c0 or window.shape[1] < width:
+        return []
+    window[r0 - top : r1 - top, c0 - left : c1 - left] = reading.symbols[r0:r1, c0:c1]
+    # Both blurred a little: two prints of one glyph differ by a pixel here and there.
+    sigma = params["slot_blur_sp"] * spacing
+    if sigma > 0:
+        window = cv2.GaussianBlur(window, (0, 0), sigma)
+        mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+    scores = cv2.matchTemplate(window, mask, cv2.TM_CCOEFF_NORMED)
+    # A window without ink (or all ink) has no correlation: 0, not what OpenCV makes of it.
+    ink = cv2.matchTemplate(window, np.ones_like(mask), cv2.TM_CCORR)
+    scores = np.where((ink > 0.5) & (ink < mask.size - 0.5), np.nan_to_num(scores), 0.0)
+    best = scores.max(axis=0)
+    found = []
+    for a, b in _column_runs(best >= min_score):
+        x = a + int(np.argmax(best[a:b]))
+        found.append((x + left + reading.band_x0, float(best[x])))
+    return found
+
+
+def walk_pattern(
+    readings: Sequence[StaffReading],
+    kind: str,
+    offsets: Sequence[int],
+    template: tuple[np.ndarray, float],
+    params: Mapping[str, Any],
+) -> tuple[int, bool]:
+    """How many accidentals of ``kind``, in the key signature pattern, every staff shows at
+    once, read place by place with the page's own accidental (``template``, see
+    :func:`accidental_template`); and whether the walk ended cleanly.
+
+    readings: the staves, each with its clef (``StaffReading.clef_end`` > 0); offsets: the
+    pattern offset of each staff's clef (0 treble, 2 bass). The first accidental starts
+    within ``max_gap_after_clef_sp`` of the clefs (from the first clef's end: a clef may be
+    read too wide on one staff), each next one from ``slot_min_step_sp`` to
+    ``slot_max_step_sp`` right of the last; the template must match at least
+    ``slot_match_min_score`` on every staff, the matches of one place starting within
+    ``slot_align_sp`` of each other (a system's key signatures are printed one above the
+    other). The walk ends cleanly when, at the first place not found, the template matches no
+    staff over ``slot_end_max_score``: an accidental too damaged to match well would cut the
+    key short.
+    """
+    pattern = SHARP_STEPS if kind == SHARP else FLAT_STEPS
+    spacing = float(np.median([r.spacing_px for r in readings]))
+    first_clef_end = min(r.band_x0 + r.clef_end for r in readings)
+    last_clef_end = max(r.band_x0 + r.clef_end for r in readings)
+    starts = [
+        (first_clef_end, last_clef_end + int(params["max_gap_after_clef_sp"] * r.spacing_px))
+        for r in readings
+    ]
+    for count, step in enumerate(pattern):
+        matches = [
+            match_columns(r, template, x0, x1, step + offset, params["slot_end_max_score"], params)
+            for r, (x0, x1), offset in zip(readings, starts, offsets, strict=True)
+        ]
+        good = [
+            [x for x, score in found if score >= params["slot_match_min_score"]]
+            for found in matches
+        ]
+        # The leftmost place every staff shows within reach of the others.
+        aligned = None
+        for x in sorted(c for found in good for c in found):
+            near = [
+                [c for c in found if abs(c - x) <= params["slot_align_sp"] * spacing]
+                for found in good
+            ]
+            if all(near):
+                aligned = [min(found) for found in near]
+                break
+        if aligned is None:
+            return count, not any(matches)
+        starts = [
+            (
+                x + int(round(params["slot_min_step_sp"] * r.spacing_px)),
+                x + int(round(params["slot_max_step_sp"] * r.spacing_px)),
+            )
+            for x, r in zip(aligned, readings, strict=True)
+        ]
+    return len(pattern), True
+
+
+def settle_disagreement(readings: Sequence[StaffReading], params) -> int | None:
+    """The key signature of a system whose staves read different ones, read again place by
+    place on all staves at once (:func:`walk_pattern`), or None.
+
+    Every staff must have a clef, and the staves that read accidentals one kind. The walk
+    (on the clefs that carry it furthest) is taken when it finds at least as many accidentals
+    as the staff that read the most, and ends cleanly: it confirms that staff on the others,
+    or finds more where all were cut short. Anything else stays None (a wrong key is worse
+    than none).
+    """
+    values = [r.value for r in readings]
+    if any(value is None for value in values):
+        return None
+    signs = {int(np.sign(value)) for value in values if value}
+    if len(signs) != 1:
+        return None
+    sign = signs.pop()
+    kind = SHARP if sign > 0 else FLAT
+    counts = [abs(value) for value in values]
+    template = accidental_template(readings, kind)
+    if template is None:
+        return None
+    best, clean = max(
+        walk_pattern(readings, kind, offsets, template, params)
+        for offsets in itertools.product(CLEF_OFFSETS_STEPS, repeat=len(readings))
+    )
+    if clean and best >= max(1, *counts):
+        return sign * best
+    return None
+
+
 def system_key_signature(
     page: np.ndarray, system: System, line_thickness_px: float, params: Mapping[str, Any]
 ) -> int | None:
     """Key signature of a system, in fifths (see :func:`staff_key_signature`).
 
     The staves of a piano system print the same key signature: the system's is the value read
-    on more than half of its staves (both of a grand staff, two of three). When they disagree,
-    or only one staff of two could be read, the system's key signature is None.
+    on more than half of its staves (both of a grand staff, two of three). When they
+    disagree, they are read again place by place (:func:`settle_disagreement`); a system
+    still unsettled, or with a staff whose clef is not found, has None.
     """
-    return combine_staff_keys(
-        [staff_key_signature(page, staff, line_thickness_px, params) for staff in system.staves]
-    )
+    readings = [read_staff(page, staff, line_thickness_px, params) for staff in system.staves]
+    agreed = combine_staff_keys([r.value for r in readings])
+    if agreed is not None or len(readings) < 2:
+        return agreed
+    return settle_disagreement(readings, params)
 
 
 def movement_key_consensus(values: Sequence[int | None]) -> int | None:
