@@ -222,3 +222,15 @@ def test_line_residue_is_dropped_and_beams_and_stems_kept():
     expected = symbols.copy()
     expected[10:12, 20:140] = False
     np.testing.assert_array_equal(kept, expected)
+
+
+def test_staves_cut_short_alike_are_extended_to_the_places_all_show():
+    page, system = drawn_system(key_signature.SHARP, 4, note_after=True)
+    readings = [key_signature.read_staff(page, s, 1.0, KEY_SIGNATURE) for s in system.staves]
+    assert [r.value for r in readings] == [4, 4]
+    assert key_signature.extend_agreement(readings, 4, KEY_SIGNATURE) == 4  # not the note
+    # Both staves read two of the four sharps (as a blurred scan may cut them alike).
+    short = [replace(r, value=2, accidentals=r.accidentals[:2]) for r in readings]
+    assert key_signature.extend_agreement(short, 2, KEY_SIGNATURE) == 4
+    # No key agreed: nothing to extend.
+    assert key_signature.extend_agreement(readings, 0, KEY_SIGNATURE) == 0

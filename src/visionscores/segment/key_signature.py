@@ -207,7 +207,8 @@ def drop_line_residue(symbols: np.ndarray, min_length_px: int, max_thickness_px:
     at most ``max_thickness_px`` thick: what is left of a staff line drawn thicker than the
     page's lines (it would join the clef, the key signature and the notes into one piece).
     A beam is thicker; no accidental, clef or time signature has so long a stroke."""
-    kernel = np.ones((1, min_length_px), np.uint8)
+    # An odd length: the opening's anchor then sits in the middle and keeps the run's ends.
+    kernel = np.ones((1, min_length_px | 1), np.uint8)
     long_runs = cv2.morphologyEx(symbols.astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
     if not long_runs.any():
         return symbols
@@ -976,15 +977,37 @@ def system_key_signature(
     """Key signature of a system, in fifths (see :func:`staff_key_signature`).
 
     The staves of a piano system print the same key signature: the system's is the value read
-    on more than half of its staves (both of a grand staff, two of three). When they
-    disagree, they are read again place by place (:func:`settle_disagreement`); a system
-    still unsettled, or with a staff whose clef is not found, has None.
+    on more than half of its staves (both of a grand staff, two of three), unless all of them
+    were cut short alike (:func:`extend_agreement`). When they disagree, they are read again
+    place by place (:func:`settle_disagreement`); a system still unsettled, or with a staff
+    whose clef is not found, has None.
     """
     readings = [read_staff(page, staff, line_thickness_px, params) for staff in system.staves]
     agreed = combine_staff_keys([r.value for r in readings])
-    if agreed is not None or len(readings) < 2:
+    if len(readings) < 2:
         return agreed
+    if agreed is not None:
+        return extend_agreement(readings, agreed, params)
     return settle_disagreement(readings, params)
+
+
+def extend_agreement(readings: Sequence[StaffReading], agreed: int, params) -> int:
+    """The key signature ``agreed`` by the staves, or more accidentals of its kind where the
+    place-by-place reading (:func:`walk_pattern`) finds more on every staff and ends cleanly:
+    all staves were cut short by the same damage (a scan that blurred every sharp alike)."""
+    if agreed == 0 or any(r.value is None for r in readings):
+        return agreed
+    kind = SHARP if agreed > 0 else FLAT
+    template = accidental_template(readings, kind)
+    if template is None:
+        return agreed
+    best, clean = max(
+        walk_pattern(readings, kind, offsets, template, params)
+        for offsets in itertools.product(CLEF_OFFSETS_STEPS, repeat=len(readings))
+    )
+    if clean and best > abs(agreed):
+        return best if agreed > 0 else -best
+    return agreed
 
 
 def movement_key_consensus(values: Sequence[int | None]) -> int | None:
