@@ -22,8 +22,10 @@ What it does:
    clean and segment sections of the config), then ``key_signature.system_key_signature`` with
    the config's ``key_signature:`` section on each system found. Found systems are matched to
    true ones by their staff boxes (IoU >= 0.5); a true system not found counts as not read.
-4. Prints accuracy per subset (clean, scanned gray, scanned 1-bit, real), per font, staff
-   spacing and number of accidentals, and the confusion of the failures, as markdown.
+4. Prints accuracy per subset (clean, scanned gray, scanned 1-bit, real), for the tuning
+   half and the held-out half (engravings and real pages of odd index), per font, staff
+   spacing (as drawn: the segmenter's measure is meaningless where it fails) and number of
+   accidentals, and the confusion of the failures, as markdown.
 """
 
 from __future__ import annotations
