@@ -154,3 +154,27 @@ def test_a_page_of_tiny_staves_is_enlarged_and_its_systems_found_in_input_pixels
     never = {**CONFIG["segment"], "enlarge_min_spacing_px": 4.9}
     _, _, unread = segment.clean_and_segment(small, CONFIG["clean"], never)
     assert unread.systems == []
+
+
+def test_faint_staff_lines_beside_dark_beams_are_measured_and_found():
+    # Staff lines drawn faint (gray 175, blurred) and long black beams across them: Otsu's
+    # level falls between lines and beams and the page measures the beams' spacing.
+    drawn = draw_page([2, 2, 2], spacing_px=9, thickness_px=2, notes=False, seed=3, width_px=1200)
+    gray = drawn.gray.copy()
+    gray[gray < 128] = 175
+    rng = np.random.default_rng(1)
+    for system in drawn.systems:
+        x0, y0, x1, y1 = system["staff_bbox"]
+        cv2.line(gray, (x0, y0), (x0, y1), 0, 3)  # the left barline, dark
+        for _ in range(6):
+            left, top = int(rng.integers(x0 + 40, x1 - 300)), int(rng.integers(y0 - 10, y1 + 10))
+            cv2.rectangle(gray, (left, top), (left + 250, top + 4), 0, -1)
+    gray = cv2.GaussianBlur(gray, (0, 0), 0.8)
+    assert staves.estimate_metrics_from_strokes(255 - gray).staff_spacing_px > 20
+    faint = staves.estimate_metrics_from_strokes(255 - gray, otsu=False)
+    assert faint.staff_spacing_px == pytest.approx(9.0, abs=0.3)
+    _, _, result = segment.clean_and_segment(gray, CONFIG["clean"], CONFIG["segment"])
+    assert result.metrics.staff_spacing_px == pytest.approx(9.0, abs=0.3)
+    assert [s.n_staves for s in result.systems] == [2, 2, 2]
+    for found, true in zip(result.staff_boxes, drawn.systems, strict=True):
+        assert found == pytest.approx(true["staff_bbox"], abs=3)

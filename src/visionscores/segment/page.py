@@ -130,12 +130,21 @@ def segment_page(
     :func:`clean.deskew`); ``params`` holds the `segment:` config keys.
     """
     params = dict(params)
+    staff_params, system_params = split_segment_params(params)
     metrics = staves.estimate_metrics_from_strokes(darkness)
+    found = staves.find_staves(darkness, metrics, **staff_params) if metrics else []
+    if not found:
+        # Faint staff lines beside dark beams: measured again at the lowest contrast, the
+        # lines count, not the beams alone (which give a spacing of staff to staff).
+        faint = staves.estimate_metrics_from_strokes(darkness, otsu=False)
+        found_faint = (
+            staves.find_staves(darkness, faint, **staff_params, otsu=False) if faint else []
+        )
+        if found_faint:
+            metrics, found = faint, found_faint
     result = PageSegmentation(input_width, input_height, skew_deg, metrics)
     if result.metrics is None:
         return result
-    staff_params, system_params = split_segment_params(params)
-    found = staves.find_staves(darkness, result.metrics, **staff_params)
     result.systems = systems.find_systems(ink, found, **system_params)
     if not result.systems:
         return result

@@ -182,6 +182,7 @@ def long_horizontal_strokes(
     min_contrast: int = 48,
     wobble_px: int = 1,
     column_bin: int = 1,
+    otsu: bool = True,
 ) -> np.ndarray:
     """Mask (uint8 0/1) of dark horizontal runs at least ``min_length_px`` long.
 
@@ -192,7 +193,9 @@ def long_horizontal_strokes(
     ``min_length_px`` holds throughout. Otsu's level on that, but at least ``min_contrast``
     gray levels above the paper, separates the runs from the rest. A run may step up or down
     by ``wobble_px`` rows along its length: a thin line of a noisy 1-bit scan is a staircase
-    of one-pixel steps, which an opening along one row would cut into pieces.
+    of one-pixel steps, which an opening along one row would cut into pieces. With ``otsu``
+    false the level is ``min_contrast`` alone: on a page whose staff lines are faint beside
+    dark beams, Otsu's level falls between the two and keeps the beams only.
 
     With ``column_bin`` > 1 the search runs on :func:`bin_columns` of the page and the mask
     has its width (lengths stay in input pixels; rows are exact).
@@ -211,14 +214,17 @@ def long_horizontal_strokes(
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
     opened = cv2.morphologyEx(darkness, cv2.MORPH_OPEN, kernel)
     # Otsu's level, or min_contrast when that is higher (then a second pass).
-    level, strokes = cv2.threshold(opened, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    if level < min_contrast:
-        _, strokes = cv2.threshold(opened, min_contrast, 1, cv2.THRESH_BINARY)
+    level = min_contrast
+    if otsu:
+        level, strokes = cv2.threshold(opened, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        if level >= min_contrast:
+            return strokes
+    _, strokes = cv2.threshold(opened, min_contrast, 1, cv2.THRESH_BINARY)
     return strokes
 
 
 def estimate_metrics_from_strokes(
-    darkness: np.ndarray, column_bin: int = METRICS_COLUMN_BIN
+    darkness: np.ndarray, column_bin: int = METRICS_COLUMN_BIN, otsu: bool = True
 ) -> StaffMetrics | None:
     """Staff-line thickness and spacing measured on the page's long horizontal strokes.
 
@@ -226,11 +232,16 @@ def estimate_metrics_from_strokes(
     staff lines: far longer than note heads and letters at any usual staff size, so the
     vertical runs measured are those of the lines, even where binarization lost them.
     ``column_bin``: see :func:`long_horizontal_strokes` (the runs are vertical: binning the
-    columns does not change their lengths).
+    columns does not change their lengths). ``otsu``: see :func:`long_horizontal_strokes`.
     """
     height, width = darkness.shape
     strokes = long_horizontal_strokes(
-        darkness, max(9, width // 50), 2, wobble_px=METRICS_WOBBLE_PX, column_bin=column_bin
+        darkness,
+        max(9, width // 50),
+        2,
+        wobble_px=METRICS_WOBBLE_PX,
+        column_bin=column_bin,
+        otsu=otsu,
     )
     return estimate_metrics(
         strokes, column_step=METRICS_COLUMN_STEP, run_padding_px=2 * METRICS_WOBBLE_PX
@@ -448,6 +459,7 @@ def find_staves(
     faint_line_min_contrast: float,
     faint_line_window_sp: float,
     faint_line_min_share: float,
+    otsu: bool = True,
 ) -> list[Staff]:
     """Find the five-line staves of a deskewed page, top to bottom.
 
@@ -478,6 +490,9 @@ def find_staves(
     faint_line_window_sp : ... in at least ``faint_line_min_share`` of the columns of each
         window this wide beyond the ends (faint or broken lines of scans).
     faint_line_min_share : see ``faint_line_window_sp``.
+    otsu : strokes are told from the paper by Otsu's level (or a floor, when that is
+        higher); false: by the floor alone, for faint lines beside dark beams
+        (:func:`long_horizontal_strokes`).
     """
     spacing = metrics.staff_spacing_px
     thickness = metrics.line_thickness_px
@@ -491,6 +506,7 @@ def find_staves(
         round(stroke_min_length_sp * spacing),
         round(stroke_max_gap_sp * spacing),
         column_bin=column_bin,
+        otsu=otsu,
     )
     binned_width = strokes.shape[1]
     # Strips and traces run on the binned columns; positions are turned back into pixels.
