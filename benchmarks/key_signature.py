@@ -19,8 +19,10 @@ What it does:
    labelled real pages, each with the index of its system in ``real/labels/<page_id>.json``).
 3. Each page goes through the workflow's page pipeline
    (``visionscores.segment.page.process_pdf_pages`` on an image-only PDF, with the render,
-   clean and segment sections of the config), then ``key_signature.system_key_signature`` with
-   the config's ``key_signature:`` section on each system found. Found systems are matched to
+   clean and segment sections of the config), then the segment stage's reading of the page
+   (``visionscores.segment.sequence.read_page``: ``key_signature.system_key_signature`` with
+   the config's ``key_signature:`` section on each system found, none on a page whose staff
+   lines were found only at the lowest contrast). Found systems are matched to
    true ones by their staff boxes (IoU >= 0.5); a true system not found counts as not read.
 4. Prints accuracy per subset (clean, scanned gray, scanned 1-bit, real), for the tuning
    half and the held-out half (engravings and real pages of odd index), per font, staff
@@ -45,8 +47,8 @@ import cv2
 import numpy as np
 import yaml
 
-from visionscores.segment import key_signature
 from visionscores.segment import page as segment_page
+from visionscores.segment import sequence
 from visionscores_tools import evaluation, synthetic
 
 BENCHMARK_DIR = Path(__file__).resolve().parent
@@ -171,12 +173,10 @@ def read_page(gray: np.ndarray, dpi: float, mode: str, config: dict) -> tuple[li
     result = processed.result
     if result.metrics is None:
         return [], [], float("nan")
-    keys = [
-        key_signature.system_key_signature(
-            processed.cleaned, system, result.metrics.line_thickness_px, config["key_signature"]
-        )
-        for system in result.systems
-    ]
+    # The segment stage's own reading of the page, key signatures included.
+    keys = sequence.read_page(
+        processed.cleaned, result, config["movements"], config["key_signature"]
+    ).fifths
     return result.staff_boxes, keys, result.metrics.staff_spacing_px
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from shipped_params import CLEAN, CONFIG, KEY_SIGNATURE
 
-from visionscores.segment import key_signature, page
+from visionscores.segment import key_signature, page, sequence
 from visionscores.segment.staves import Staff
 from visionscores.segment.systems import System
 from visionscores_tools import synthetic
@@ -236,3 +236,19 @@ def test_staves_cut_short_alike_are_extended_to_the_places_all_show():
     assert key_signature.extend_agreement(short, 2, KEY_SIGNATURE) == 4
     # No key agreed: nothing to extend.
     assert key_signature.extend_agreement(readings, 0, KEY_SIGNATURE) == 0
+
+
+def test_a_page_of_lines_found_only_at_the_lowest_contrast_reads_no_key():
+    # The segment stage reads a page's keys through sequence.read_page: an engraved page with
+    # four sharps reads them, and the same page marked faint (its lines found only when
+    # measured at the lowest contrast, where accidentals are lost) reads none, never a 0.
+    truth, processed = engraved("chopin/mazurka06-2", "Leipzig", 1.8)
+    result = processed.result
+    assert not result.faint_lines
+    movements = CONFIG["movements"]
+    read = sequence.read_page(processed.cleaned, result, movements, KEY_SIGNATURE).fifths
+    assert 4 in read and set(read) <= {4, None}
+    faint = replace(result, faint_lines=True)
+    assert sequence.read_page(processed.cleaned, faint, movements, KEY_SIGNATURE).fifths == [
+        None
+    ] * len(result.systems)

@@ -175,6 +175,7 @@ def test_faint_staff_lines_beside_dark_beams_are_measured_and_found():
     assert faint.staff_spacing_px == pytest.approx(9.0, abs=0.3)
     _, _, result = segment.clean_and_segment(gray, CONFIG["clean"], CONFIG["segment"])
     assert result.metrics.staff_spacing_px == pytest.approx(9.0, abs=0.3)
+    assert result.faint_lines
     assert [s.n_staves for s in result.systems] == [2, 2, 2]
     for found, true in zip(result.staff_boxes, drawn.systems, strict=True):
         assert found == pytest.approx(true["staff_bbox"], abs=3)

@@ -77,6 +77,9 @@ class PageSegmentation:
     # Counter-clockwise turn applied to the input before everything else, degrees (0, 90,
     # 180 or 270): a page scanned sideways or upside down is segmented upright.
     orientation_deg: int = 0
+    # The staff lines were found only when measured at the lowest contrast (faint lines
+    # beside dark beams): the page's small symbols are as faint, too faint to read reliably.
+    faint_lines: bool = False
 
 
 def cleaning_params(clean_section: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,6 +136,7 @@ def segment_page(
     staff_params, system_params = split_segment_params(params)
     metrics = staves.estimate_metrics_from_strokes(darkness)
     found = staves.find_staves(darkness, metrics, **staff_params) if metrics else []
+    faint_lines = False
     if not found:
         # Faint staff lines beside dark beams: measured again at the lowest contrast, the
         # lines count, not the beams alone (which give a spacing of staff to staff).
@@ -141,8 +145,9 @@ def segment_page(
             staves.find_staves(darkness, faint, **staff_params, otsu=False) if faint else []
         )
         if found_faint:
-            metrics, found = faint, found_faint
+            metrics, found, faint_lines = faint, found_faint, True
     result = PageSegmentation(input_width, input_height, skew_deg, metrics)
+    result.faint_lines = faint_lines
     if result.metrics is None:
         return result
     result.systems = systems.find_systems(ink, found, **system_params)

@@ -45,8 +45,12 @@ def read_page(
     thickness = result.metrics.line_thickness_px
     return PageReading(
         cues=movements.system_cues(cleaned, systems, thickness, movement_params),
+        # On a page whose staff lines were found only at the lowest contrast the
+        # accidentals are as faint, and a key read there says 0 where they were lost.
         fifths=[
-            key_signature.system_key_signature(cleaned, system, thickness, key_params)
+            None
+            if result.faint_lines
+            else key_signature.system_key_signature(cleaned, system, thickness, key_params)
             for system in systems
         ],
         heading_boxes=[
