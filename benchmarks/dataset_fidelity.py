@@ -77,10 +77,18 @@ class Page:
     """One benchmark page: its image, resolution, truth and the subsets it belongs to."""
 
     page_id: str
-    gray: np.ndarray
+    gray: np.ndarray | None  # None: read from image_path when its PDF page is written
     dpi: float
     truth: list[TruthSystem]
     subsets: list[str] = field(default_factory=list)
+    image_path: Path | None = None
+
+    def image(self) -> np.ndarray:
+        """The page's gray image (a real page is read from the cache only when needed, so
+        that hundreds of photographed pages are never all in memory at once)."""
+        if self.gray is not None:
+            return self.gray
+        return cv2.imread(str(self.image_path), cv2.IMREAD_GRAYSCALE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,13 +157,13 @@ def real_pages(real_dir: Path) -> list[Page]:
             continue  # a draft nobody has checked yet is no truth
         page_id = label["page_id"]
         image_path = real_dir / "cache" / f"{page_id}.png"
-        gray = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
+        if not image_path.exists():
             missing.append(page_id)
             continue
         cached = json.loads(image_path.with_suffix(".json").read_text(encoding="utf-8"))
-        if gray.shape != (label["height"], label["width"]):
-            raise SystemExit(f"{image_path}: size {gray.shape[::-1]} differs from its label")
+        size = (cached.get("width"), cached.get("height"))
+        if size != (label["width"], label["height"]):
+            raise SystemExit(f"{image_path}: size {size} differs from its label")
         truth = [
             TruthSystem([float(v) for v in s["staff_bbox"]], int(s["n_staves"]), s["kind"])
             for s in label["systems"]
@@ -163,7 +171,7 @@ def real_pages(real_dir: Path) -> list[Page]:
         subsets = [REAL_SUBSETS[t] for t in tags.get(page_id, []) if t in REAL_SUBSETS]
         # An image file may not say its resolution; it only sets the PDF page's size.
         dpi = float(cached.get("dpi") or DEFAULT_IMAGE_DPI)
-        pages.append(Page(page_id, gray, dpi, truth, subsets))
+        pages.append(Page(page_id, None, dpi, truth, subsets, image_path=image_path))
     if missing:
         print(
             f"{len(missing)} labelled pages have no image in {real_dir / 'cache'}"
@@ -226,8 +234,9 @@ def _pdf_of_pages(pages: Sequence[Page]) -> bytes:
 
     out = pymupdf.open()
     for page in pages:
-        mode = "1bit" if _is_bilevel(page.gray) else "gray-lossless"
-        one = pymupdf.open("pdf", synthetic.image_pdf([page.gray], page.dpi, mode))
+        gray = page.image()
+        mode = "1bit" if _is_bilevel(gray) else "gray-lossless"
+        one = pymupdf.open("pdf", synthetic.image_pdf([gray], page.dpi, mode))
         out.insert_pdf(one)
     return out.tobytes(garbage=3, deflate=False)
 
