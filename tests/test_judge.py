@@ -23,6 +23,7 @@ GOOD = {
     "text_likeness": 0.05,
     "overlap": 0.0,
     "open_end_sp": 0.0,
+    "barline_beyond_sp": 0.0,
 }
 
 
@@ -38,6 +39,7 @@ def test_a_good_grand_staff_is_kept():
         ({"n_staves": 1}, "n_staves"),
         ({"width_ratio": 0.05}, "narrow"),
         ({"open_end_sp": 20.0}, "partial"),
+        ({"barline_beyond_sp": 10.0}, "barline_beyond"),
         ({"line_fill": 0.2}, "broken_lines"),
         ({"residual_skew_deg": -2.0}, "skewed"),
         ({"bend_sp": 3.0}, "curved"),
@@ -66,6 +68,7 @@ def test_every_reason_has_a_meaning_in_check_order():
     features = {name: 0.0 for name in GOOD} | {"n_staves": 9, "width_ratio": 0.0}
     features |= {"ink_density": 0.0, "residual_skew_deg": 9.0, "bend_sp": 9.0, "edge_cut": 1.0}
     features |= {"noise": 1.0, "text_likeness": 1.0, "overlap": 1.0, "open_end_sp": 99.0}
+    features |= {"barline_beyond_sp": 99.0}
     reasons = rules.judge_candidate(features, THRESHOLDS).reasons.split(";")
     # Every rule fails here except "dense" (density 0 is sparse): the order is the table's.
     assert reasons == [code for code in rules.REASON_MEANINGS if code != "dense"]

@@ -179,3 +179,35 @@ def test_faint_staff_lines_beside_dark_beams_are_measured_and_found():
     assert [s.n_staves for s in result.systems] == [2, 2, 2]
     for found, true in zip(result.staff_boxes, drawn.systems, strict=True):
         assert found == pytest.approx(true["staff_bbox"], abs=3)
+def test_a_system_cut_at_an_inner_barline_with_its_lines_going_on_has_an_open_end():
+    # The middle system's lines break beyond x 1000 into dashes of 4 px every 20 px (too
+    # short and too sparse for the staff search to follow), and a barline stands at x 1000:
+    # the staves stop at that barline, but their lines go on to 2200 like the others'.
+    page = draw_page([2, 2, 2], notes=False)
+    gray = page.gray.copy()
+    top, bottom = page.systems[1]["staff_bbox"][1], page.systems[1]["staff_bbox"][3]
+    for start in range(1001, 2200, 20):
+        gray[top - 5 : bottom + 6, start + 4 : start + 20] = 255
+    cv2.line(gray, (1000, top), (1000, bottom), 0, 3)
+    (first, middle, last) = open_ends(gray)
+    assert first == (2, 0.0) and last == (2, 0.0)
+    # Short by 2200 - 1000 px of the page's common right end, spacing 20 px.
+    assert middle[0] == 2 and middle[1] == pytest.approx(60.0, abs=0.5)
+
+
+def test_a_system_whose_staves_end_apart_at_the_right_has_an_open_right_end():
+    # The middle system's upper staff stops at x 900 and the lower at x 1000, where a
+    # barline closes both; the page's other systems end at 2200 (spacing 20 px).
+    page = draw_page([2, 2, 2], notes=False)
+    gray = page.gray.copy()
+    x0, top, _, bottom = (round(v) for v in page.systems[1]["staff_bbox"])
+    gray[top - 5 : bottom + 6, 1001:] = 255
+    gray[top - 5 : top + 86, 901:1001] = 255  # the upper staff's lines end 5 spacings early
+    cv2.line(gray, (1000, top), (1000, bottom), 0, 3)
+    (first, middle, last) = open_ends(gray)
+    assert first == (2, 0.0) and last == (2, 0.0)
+    assert middle[0] == 2 and middle[1] == pytest.approx((2200 - 1000) / 20, abs=0.5)
+    # Ending together at that barline, the same staves close their end: a short final system.
+    gray[top - 5 : top + 86, 901:1001] = page.gray[top - 5 : top + 86, 901:1001]
+    cv2.line(gray, (1000, top), (1000, bottom), 0, 3)
+    assert open_ends(gray)[1] == (2, 0.0)

@@ -309,3 +309,30 @@ def test_low_resolution_staves_are_measured_and_found_at_their_own_spacing(spaci
     found = staves.find_staves(255 - cleaned, metrics, **STAFF)
     result = systems.find_systems(ink, found, **SYSTEM)
     assert [s.n_staves for s in result] == [2, 2, 2]
+
+
+def test_inked_run_length_bridges_only_short_breaks():
+    rows = np.array([1, 1, 0, 1, 0, 0, 0, 1], dtype=bool)  # nearest row first
+    assert systems.inked_run_length(rows, max_break_px=1) == 4  # rows 0-3; the 3-row break ends it
+    assert systems.inked_run_length(rows, max_break_px=0) == 2  # rows 0-1
+    assert systems.inked_run_length(rows, max_break_px=3) == 8  # every break bridged
+    assert systems.inked_run_length(np.array([0, 0, 1], dtype=bool), max_break_px=1) == 0
+    assert systems.inked_run_length(np.zeros(4, dtype=bool), max_break_px=1) == 0
+
+
+def test_a_left_barline_running_on_to_a_lost_staff_is_measured():
+    # Voice over piano (staff gap 6 spacings of 20 px): the voice staff's lines are erased,
+    # its left barline stays, running from the voice staff's top line down to the piano.
+    page = draw_page([3, 2], staff_gap_sp=6.0, notes=False)
+    gray = page.gray
+    x0, voice_top, x1, _ = (round(v) for v in page.systems[0]["staff_bbox"])
+    gray[voice_top - 3 : voice_top + 84, x0 + 3 : x1 + 3] = 255
+    found = find(gray)
+    assert [s.n_staves for s in found] == [2, 2]
+    # The barline's top row is voice_top - 1 (3 px thick at row voice_top); the piano's top
+    # line is 10 spacings (200 px) below voice_top.
+    piano_top = found[0].staves[0].top_px
+    assert piano_top == pytest.approx(voice_top + 200, abs=1.0)
+    assert found[0].barline_beyond_px == pytest.approx(piano_top - (voice_top - 1), abs=2.0)
+    # A piano system's barline spans its own staves only.
+    assert found[1].barline_beyond_px <= 2.0

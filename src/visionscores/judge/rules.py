@@ -15,6 +15,8 @@ REASON_MEANINGS: dict[str, str] = {
     "narrow": "much narrower than the widest system on its page (judge.min_width_ratio)",
     "partial": "its staff lines stop short of the page's other systems with no barline there,"
     " a part of a system (judge.max_open_end_sp)",
+    "barline_beyond": "its left barline runs on past its outer staves to a staff not in it,"
+    " part of a larger system (judge.max_barline_beyond_sp)",
     "broken_lines": "staff lines show ink over too little of the width (judge.min_line_fill)",
     "skewed": "a staff still tilted after page deskew (judge.max_residual_skew_deg)",
     "curved": "a staff line bent from straight (judge.max_bend_sp)",
@@ -45,6 +47,7 @@ def judge_candidate(features: Mapping[str, Any], thresholds: Mapping[str, Any]) 
       n_staves: n_staves not in ``allowed_n_staves``;
       narrow: width_ratio < ``min_width_ratio``;
       partial: open_end_sp > ``max_open_end_sp``;
+      barline_beyond: barline_beyond_sp > ``max_barline_beyond_sp``;
       broken_lines: line_fill < ``min_line_fill``;
       skewed: |residual_skew_deg| > ``max_residual_skew_deg``;
       curved: bend_sp > ``max_bend_sp``;
@@ -70,6 +73,11 @@ def judge_candidate(features: Mapping[str, Any], thresholds: Mapping[str, Any]) 
             "partial",
             features["open_end_sp"],
             features["open_end_sp"] > thresholds["max_open_end_sp"],
+        ),
+        (
+            "barline_beyond",
+            features["barline_beyond_sp"],
+            features["barline_beyond_sp"] > thresholds["max_barline_beyond_sp"],
         ),
         (
             "broken_lines",

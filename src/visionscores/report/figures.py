@@ -39,6 +39,7 @@ FEATURE_THRESHOLDS: dict[str, list[tuple[str, float]]] = {
     "text_likeness": [("max_text_likeness", 1.0)],
     "overlap": [("max_overlap", 1.0)],
     "open_end_sp": [("max_open_end_sp", 1.0)],
+    "barline_beyond_sp": [("max_barline_beyond_sp", 1.0)],
 }
 
 FIGURES = (

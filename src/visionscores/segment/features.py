@@ -25,6 +25,10 @@ FEATURES: dict[str, tuple[str, str]] = {
         "staff spacings",
         "how far an end without a barline falls short of the page's common staff extent",
     ),
+    "barline_beyond_sp": (
+        "staff spacings",
+        "how far the left barline runs on beyond the system's top or bottom staff",
+    ),
 }
 
 

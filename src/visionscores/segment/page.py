@@ -53,6 +53,7 @@ PAGE_KEYS = (
     "end_barline_min_fill",
     "end_barline_reach_sp",
     "end_continue_min_share",
+    "end_max_uneven_sp",
     "upside_down_min_share",
     "upside_down_min_margin",
     "quarter_turn_min_width",
@@ -216,6 +217,7 @@ def segment_page(
                 "open_end_sp": round(
                     _open_end_sp(ink, darkness, system, extent_x[system.column], params), 3
                 ),
+                "barline_beyond_sp": round(system.barline_beyond_px / spacing, 3),
             }
         )
     return result
@@ -224,10 +226,11 @@ def segment_page(
 def _open_end_sp(ink, darkness, system, page_extent_x, params: Mapping[str, Any]) -> float:
     """features.open_end_sp of one system: is each of its ends closed?
 
-    An end is closed by a barline there, or by one within ``end_barline_reach_sp`` inside
-    it when the staff lines do not go on beyond the end (an engraving may run its lines a
-    little past the final barline; a system cut short by the search has its lines going on,
-    faint or broken, in ``end_continue_min_share`` of the columns beyond).
+    An end is closed by a barline there or within ``end_barline_reach_sp`` inside it (an
+    engraving may run its lines a little past the final barline), when the staff lines do
+    not go on beyond the end: a system cut short by the search, at one of its inner
+    barlines, has its lines going on, faint, broken or bent, in ``end_continue_min_share``
+    of the columns beyond.
     """
     spacing = system.spacing_px
     rows = [(staff.top_px, staff.bottom_px) for staff in system.staves]
@@ -235,15 +238,21 @@ def _open_end_sp(ink, darkness, system, page_extent_x, params: Mapping[str, Any]
     reach = round(params["end_barline_reach_sp"] * spacing)
     min_fill = params["end_barline_min_fill"]
     left, right = round(system.staff_box[0]), round(system.staff_box[2]) - 1
+    # The staves of a system end together at its closing barline; one staff stopping well
+    # before another at the right end was followed only part of the way (faint or broken
+    # lines), like as not the other too. (At the left end a staff's clef and key often
+    # hide its first spacings from the search, also in whole systems.)
+    right_ends = [staff.right_px for staff in system.staves]
+    right_uneven = max(right_ends) - min(right_ends) > params["end_max_uneven_sp"] * spacing
     closed = []
     for end, inward in ((left, 1), (right, -1)):
-        if features.end_barline_fill(ink, rows, end, half_width) >= min_fill:
-            closed.append(True)
+        if inward < 0 and right_uneven:
+            closed.append(False)
             continue
         inside = range(end, end + inward * reach, inward)
         barline_near = any(
             features.end_barline_fill(ink, rows, x, half_width) >= min_fill
-            for x in inside[:: max(1, half_width)]
+            for x in (end, *inside[:: max(1, half_width)])
         )
         beyond = (end - inward * reach, end - inward) if inward > 0 else (end + 1, end + reach)
         closed.append(

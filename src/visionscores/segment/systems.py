@@ -30,6 +30,9 @@ class System:
     staff_box: tuple[float, float, float, float]
     crop_box: tuple[float, float, float, float]
     column: int = 0  # 0 on a single page; 0 and 1 for the left and right page of a spread
+    # How far the barline at the staves' left end runs on above the top staff or below the
+    # bottom staff, pixels (:func:`left_barline_beyond_px`): the reach of a staff not joined.
+    barline_beyond_px: float = 0.0
 
     @property
     def n_staves(self) -> int:
@@ -110,6 +113,45 @@ def left_end_closed(
     in_window = cumulative[:, window_px:] - cumulative[:, :-window_px]
     rows_with_ink = (in_window > 0).sum(axis=0)
     return bool(rows_with_ink.max() >= min_cover * band.shape[0])
+
+
+def inked_run_length(rows_inked: np.ndarray, max_break_px: int) -> int:
+    """Length, in rows, of the run of ink from the first of ``rows_inked`` (bool, one per row,
+    nearest first), breaks of up to ``max_break_px`` rows bridged: the index after its last
+    inked row (0 when a longer break comes first)."""
+    inked = np.flatnonzero(rows_inked)
+    if not inked.size or inked[0] > max_break_px:
+        return 0
+    # The run stops at the first step between inked rows longer than a bridged break.
+    breaks = np.flatnonzero(np.diff(inked) > max_break_px + 1)
+    last = inked[breaks[0]] if breaks.size else inked[-1]
+    return int(last) + 1
+
+
+def left_barline_beyond_px(
+    ink: np.ndarray, staves: tuple[Staff, ...], half_width_px: int, max_break_px: int
+) -> float:
+    """How far ink runs on from a system's left end beyond its outer staves, pixels: up from
+    the top staff's top line and down from the bottom staff's bottom line, in the band of
+    columns within ``half_width_px`` of the staves' left end, breaks up to ``max_break_px``
+    rows bridged (the larger of the two runs).
+
+    A system's left barline (or bracket) spans its staves and stops there; a brace's tips
+    pass its outer lines by about a spacing. A barline running on several spacings beyond
+    goes on to a staff that was not found or not joined: the candidate is part of a larger
+    system (a voice staff over a piano pair whose thin lines went unseen).
+    """
+    height, width = ink.shape
+    left = min(staff.left_px for staff in staves)
+    first, stop = max(0, left - half_width_px), min(width, left + half_width_px + 1)
+    if stop <= first:
+        return 0.0
+    band = ink[:, first:stop].any(axis=1)
+    top = int(np.floor(staves[0].top_px))
+    bottom = int(np.ceil(staves[-1].bottom_px))
+    above = band[max(0, top - 1) :: -1] if top >= 1 else band[:0]
+    below = band[min(height, bottom + 1) :]
+    return float(max(inked_run_length(above, max_break_px), inked_run_length(below, max_break_px)))
 
 
 def horizontally_overlapping(upper: Staff, lower: Staff, min_overlap: float) -> bool:
@@ -355,8 +397,12 @@ def find_systems(
             margin_left_sp=margin_left_sp,
             margin_right_sp=margin_right_sp,
         )
-        found += [
-            System(staves=tuple(group), staff_box=box, crop_box=crop, column=column)
-            for group, box, crop in zip(groups, boxes, crops, strict=True)
-        ]
+        for group, box, crop, spacing in zip(groups, boxes, crops, spacings, strict=True):
+            beyond = left_barline_beyond_px(
+                joining_ink,
+                tuple(group),
+                half_width_px=max(1, round(barline_window_sp * spacing)),
+                max_break_px=round(barline_max_break_sp * spacing),
+            )
+            found.append(System(tuple(group), box, crop, column, barline_beyond_px=beyond))
     return found
