@@ -244,8 +244,14 @@ def _open_end_sp(ink, darkness, system, page_extent_x, params: Mapping[str, Any]
     # hide its first spacings from the search, also in whole systems.)
     right_ends = [staff.right_px for staff in system.staves]
     right_uneven = max(right_ends) - min(right_ends) > params["end_max_uneven_sp"] * spacing
+    # How far each end falls short of the page's extent: an end that reaches it counts
+    # nothing, closed or not, so only ends short of it are looked at (most reach it).
+    short = (left - page_extent_x[0], page_extent_x[1] - (right + 1))
     closed = []
-    for end, inward in ((left, 1), (right, -1)):
+    for (end, inward), shortfall in zip(((left, 1), (right, -1)), short, strict=True):
+        if shortfall <= 0:
+            closed.append(True)
+            continue
         if inward < 0 and right_uneven:
             closed.append(False)
             continue
