@@ -179,6 +179,8 @@ def test_faint_staff_lines_beside_dark_beams_are_measured_and_found():
     assert [s.n_staves for s in result.systems] == [2, 2, 2]
     for found, true in zip(result.staff_boxes, drawn.systems, strict=True):
         assert found == pytest.approx(true["staff_bbox"], abs=3)
+
+
 def test_a_system_cut_at_an_inner_barline_with_its_lines_going_on_has_an_open_end():
     # The middle system's lines break beyond x 1000 into dashes of 4 px every 20 px (too
     # short and too sparse for the staff search to follow), and a barline stands at x 1000:
