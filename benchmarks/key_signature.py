@@ -159,17 +159,23 @@ def engraved_page(engraving: Engraving, cache_dir: Path) -> dict:
     return {"gray": gray, "boxes": boxes, "keys": keys}
 
 
-def read_page(gray: np.ndarray, dpi: float, mode: str, config: dict) -> tuple[list, list, float]:
-    """The workflow's page pipeline, then the key signature of every system found.
-
-    Returns (found staff boxes in the input image's pixels, key signatures, staff spacing).
-    """
+def process_as_pdf(gray: np.ndarray, dpi: float, mode: str, config: dict):
+    """A page image wrapped as an image-only PDF, through the workflow's page pipeline."""
     with tempfile.TemporaryDirectory() as folder:
         pdf_path = Path(folder) / "page.pdf"
         pdf_path.write_bytes(synthetic.image_pdf([gray], dpi, mode))
         (processed,) = segment_page.process_pdf_pages(
             pdf_path, [1], config["render"], config["clean"], config["segment"]
         )
+    return processed
+
+
+def read_page(gray: np.ndarray, dpi: float, mode: str, config: dict) -> tuple[list, list, float]:
+    """The workflow's page pipeline, then the key signature of every system found.
+
+    Returns (found staff boxes in the input image's pixels, key signatures, staff spacing).
+    """
+    processed = process_as_pdf(gray, dpi, mode, config)
     result = processed.result
     if result.metrics is None:
         return [], [], float("nan")

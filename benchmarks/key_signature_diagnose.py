@@ -33,7 +33,6 @@ import collections
 import json
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -41,7 +40,6 @@ import numpy as np
 import yaml
 
 from visionscores.segment import key_signature as ks
-from visionscores.segment import page as segment_page
 from visionscores_tools import evaluation, synthetic
 
 BENCHMARK_DIR = Path(__file__).resolve().parent
@@ -156,12 +154,7 @@ def main(argv=None) -> int:
     staff_causes = collections.Counter()
     for (name, subset), page_rows in sorted(by_page.items()):
         gray, dpi, mode, true_boxes = images[(name, subset)]
-        with tempfile.TemporaryDirectory() as folder:
-            pdf_path = Path(folder) / "page.pdf"
-            pdf_path.write_bytes(synthetic.image_pdf([gray], dpi, mode))
-            (processed,) = segment_page.process_pdf_pages(
-                pdf_path, [1], config["render"], config["clean"], config["segment"]
-            )
+        processed = benchmark.process_as_pdf(gray, dpi, mode, config)
         result = processed.result
         matches = {
             t: p

@@ -959,16 +959,29 @@ def settle_disagreement(readings: Sequence[StaffReading], params) -> int | None:
     sign = signs.pop()
     kind = SHARP if sign > 0 else FLAT
     counts = [abs(value) for value in values]
-    template = accidental_template(readings, kind)
-    if template is None:
+    walked = best_walk(readings, kind, params)
+    if walked is None:
         return None
-    best, clean = max(
-        walk_pattern(readings, kind, offsets, template, params)
-        for offsets in itertools.product(CLEF_OFFSETS_STEPS, repeat=len(readings))
-    )
+    best, clean = walked
     if clean and best >= max(1, *counts):
         return sign * best
     return None
+
+
+def best_walk(
+    readings: Sequence[StaffReading], kind: str, params: Mapping[str, Any]
+) -> tuple[int, bool] | None:
+    """The place-by-place reading (:func:`walk_pattern`) of the staves with the system's own
+    first accidental of ``kind`` as template, for the clef (treble or bass) of each staff that
+    finds the most: (accidentals found, whether the run ended cleanly); None without a
+    template."""
+    template = accidental_template(readings, kind)
+    if template is None:
+        return None
+    return max(
+        walk_pattern(readings, kind, offsets, template, params)
+        for offsets in itertools.product(CLEF_OFFSETS_STEPS, repeat=len(readings))
+    )
 
 
 def system_key_signature(
@@ -997,14 +1010,10 @@ def extend_agreement(readings: Sequence[StaffReading], agreed: int, params) -> i
     all staves were cut short by the same damage (a scan that blurred every sharp alike)."""
     if agreed == 0 or any(r.value is None for r in readings):
         return agreed
-    kind = SHARP if agreed > 0 else FLAT
-    template = accidental_template(readings, kind)
-    if template is None:
+    walked = best_walk(readings, SHARP if agreed > 0 else FLAT, params)
+    if walked is None:
         return agreed
-    best, clean = max(
-        walk_pattern(readings, kind, offsets, template, params)
-        for offsets in itertools.product(CLEF_OFFSETS_STEPS, repeat=len(readings))
-    )
+    best, clean = walked
     if clean and best > abs(agreed):
         return best if agreed > 0 else -best
     return agreed
