@@ -72,3 +72,10 @@ def test_every_reason_has_a_meaning_in_check_order():
     reasons = rules.judge_candidate(features, THRESHOLDS).reasons.split(";")
     # Every rule fails here except "dense" (density 0 is sparse): the order is the table's.
     assert reasons == [code for code in rules.REASON_MEANINGS if code != "dense"]
+
+
+def test_the_config_readme_lists_every_reason_in_the_order_they_are_checked():
+    text = (REPO / "config/README.md").read_text(encoding="utf-8")
+    section = text.split("## Rejection reasons", 1)[1].split("(meanings in", 1)[0]
+    listed = section.split("`reasons` (all failed rules):", 1)[1]
+    assert listed.split("`")[1::2] == list(rules.REASON_MEANINGS)
