@@ -114,8 +114,20 @@ def dinoscore_works(git_dir: Path, commit: str) -> list[dict]:
 
 
 def _config_key(config: dict) -> str:
+    """Key of the segmented pages' cache: the page pipeline's config sections and the source
+    of the segment package, so that a change of either segments the works again."""
+    import visionscores.segment
+
+    package = Path(visionscores.segment.__file__).parent
+    source = hashlib.sha256(
+        b"".join(path.read_bytes() for path in sorted(package.glob("*.py")))
+    ).hexdigest()
     text = json.dumps(
-        {"v": CACHE_VERSION, **{k: config[k] for k in ("render", "clean", "segment")}},
+        {
+            "v": CACHE_VERSION,
+            "source": source,
+            **{k: config[k] for k in ("render", "clean", "segment")},
+        },
         sort_keys=True,
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
