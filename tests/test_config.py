@@ -75,6 +75,14 @@ CASES = {
         with_change("judge.min_ink_density", 0.4),
         "judge.min_ink_density: 0.4 is above judge.max_ink_density (0.35)",
     ),
+    "minimum above maximum (segment)": (
+        with_change("segment.enlarge_min_spacing_px", 5.5),
+        "segment.enlarge_min_spacing_px: 5.5 is above segment.min_spacing_px (5.0)",
+    ),
+    "enlarged page above the render limit": (
+        with_change("segment.enlarge_max_pixels", 200_000_000),
+        "segment.enlarge_max_pixels: 200000000 is above render.max_pixels_per_page (150000000)",
+    ),
     "split shares": (
         with_change("export.split_fractions", {"train": 0.8, "test": 0.3}),
         "export.split_fractions: the shares sum to 1.1, not 1",

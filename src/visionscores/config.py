@@ -1,8 +1,9 @@
 """The workflow's configuration, checked before any job runs.
 
 First against the schema (``workflow/schemas/config.schema.yaml``: every key described and
-required, no other key accepted), then across keys: a minimum above its maximum, split
-shares that do not sum to 1, a path that is empty or the filesystem's root. Every problem is
+required, no other key accepted), then across keys: a minimum above its maximum, an enlarged
+page allowed more pixels than a rendered one, split shares that do not sum to 1, a path that
+is empty or the filesystem's root. Every problem is
 named by the key's path (``clean.max_skew_degs: unknown key``), all of them at once.
 """
 
@@ -87,6 +88,17 @@ def cross_key_problems(config: Mapping[str, Any]) -> list[str]:
         minimum, maximum = config[section][low], config[section][high]
         if minimum > maximum:
             problems.append(f"{section}.{low}: {minimum} is above {section}.{high} ({maximum})")
+    # The segment job declares memory for render.max_pixels_per_page: an enlarged page of
+    # tiny staves must stay within it.
+    enlarged, rendered = (
+        config["segment"]["enlarge_max_pixels"],
+        config["render"]["max_pixels_per_page"],
+    )
+    if enlarged > rendered:
+        problems.append(
+            f"segment.enlarge_max_pixels: {enlarged} is above render.max_pixels_per_page"
+            f" ({rendered})"
+        )
     fractions = config["export"]["split_fractions"]
     total = sum(fractions.values())
     if not math.isclose(total, 1.0, abs_tol=SPLIT_SUM_TOLERANCE):
