@@ -86,7 +86,7 @@ def staff_trace(cleaned, staff, thickness_px, params) -> dict:
     clef = ks.find_clef(symbols, pieces, staff.spacing_px, params)
     trace = {"clef": clef is not None, "glyphs": [], "strokes": [], "symbols": symbols}
     if clef is not None:
-        glyphs = ks.key_glyphs(symbols, pieces, staff.spacing_px, params) or []
+        glyphs = ks.key_glyphs(symbols, clef[1], staff.spacing_px, params)
         strokes = ks.stroke_glyphs(symbols, clef[1], staff.spacing_px, params)
         half = staff.spacing_px / 2.0
         trace["glyphs"] = [(g.kind, round((g.pitch_y - top_row) / half, 1)) for g in glyphs]

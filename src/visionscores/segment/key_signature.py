@@ -495,12 +495,12 @@ def _near(box: np.ndarray, other: np.ndarray, gap_px: float) -> bool:
 
 def key_glyphs(
     symbols: np.ndarray,
-    pieces: Sequence[tuple[int, int]],
+    clef_end: int,
     spacing_px: float,
     params: Mapping[str, Any],
-) -> list[Glyph] | None:
-    """The accidentals following the clef, left to right (see the module's step 3); None when
-    no clef is found.
+) -> list[Glyph]:
+    """The accidentals following the clef that ends at band column ``clef_end`` (see
+    :func:`find_clef`), left to right (the module's step 3).
 
     Accidentals of a key signature may overlap in columns (packed tightly, as some editions
     do), so after the clef the glyphs are made of connected pieces, taken from the left: a
@@ -510,10 +510,6 @@ def key_glyphs(
     ends at the first piece that makes no accidental, or one that starts further than
     ``max_gap_after_clef_sp`` from the clef or ``max_gap_between_sp`` from the previous glyph.
     """
-    clef = find_clef(symbols, pieces, spacing_px, params)
-    if clef is None:
-        return None
-    _, clef_end = clef
     labels, boxes = _components_after(symbols, clef_end)
     join_gap = params["join_gap_sp"] * spacing_px
     max_gap = params["max_gap_after_clef_sp"] * spacing_px
@@ -765,8 +761,8 @@ def read_staff(
     clef = find_clef(symbols, pieces, staff.spacing_px, params)
     if clef is None:
         return StaffReading(None, symbols, band_x0, top_line_row, 0, staff.spacing_px)
-    glyphs = key_glyphs(symbols, pieces, staff.spacing_px, params) or []
     clef_end = clef[1]
+    glyphs = key_glyphs(symbols, clef_end, staff.spacing_px, params)
     # Two readings, by glyphs and by strokes; each ends where its shapes stop making sense
     # and is cut to the accidentals that fit the pattern, so the longer one is kept.
     readings = [
