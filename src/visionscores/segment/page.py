@@ -255,10 +255,11 @@ def _open_end_sp(ink, darkness, system, page_extent_x, params: Mapping[str, Any]
         if inward < 0 and right_uneven:
             closed.append(False)
             continue
-        inside = range(end, end + inward * reach, inward)
+        # The end itself and the columns within ``reach`` inside it.
+        inside = range(end, end + inward * max(1, reach), inward)
         barline_near = any(
             features.end_barline_fill(ink, rows, x, half_width) >= min_fill
-            for x in (end, *inside[:: max(1, half_width)])
+            for x in inside[:: max(1, half_width)]
         )
         beyond = (end - inward * reach, end - inward) if inward > 0 else (end + 1, end + reach)
         closed.append(
