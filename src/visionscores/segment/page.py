@@ -338,9 +338,8 @@ def clean_and_segment(
     clean_params = cleaning_params(clean_params)  # clean_page refuses unknown keys
     segment_params = dict(segment_params)
     min_skew_deg = clean_params["min_skew_deg"]
-    scale = 1
 
-    def run(turns: int, measure_skew: bool):
+    def run(turns: int, measure_skew: bool, scale: int):
         enlarged, scale_matrix = clean.enlarge(gray, scale)
         turned, turn_matrix = orientation.quarter_turn(enlarged, turns)
         page, ink, skew, matrix = clean.clean_page(
@@ -363,9 +362,10 @@ def clean_and_segment(
             segment_params["upside_down_min_margin"],
         )
 
-    page, matrix, result, ink = run(0, measure_skew=not assume_upright)
+    scale = 1  # kept for every later pass once an enlargement finds systems
+    page, matrix, result, ink = run(0, not assume_upright, scale)
     if not result.systems:
-        scale = enlargement_factor(
+        factor = enlargement_factor(
             result.metrics,
             gray.shape,
             segment_params["min_spacing_px"],
@@ -373,20 +373,19 @@ def clean_and_segment(
             segment_params["enlarge_min_spacing_px"],
             segment_params["enlarge_max_pixels"],
         )
-        if scale > 1:
-            enlarged = run(0, measure_skew=True)
+        if factor > 1:
+            enlarged = run(0, True, factor)
             if enlarged[2].systems:
+                scale = factor
                 page, matrix, result, ink = enlarged
-            else:
-                scale = 1
     if assume_upright:
         tilts = [abs(staff.slope_deg) for system in result.systems for staff in system.staves]
         if not tilts or float(np.median(tilts)) >= min_skew_deg:
-            page, matrix, result, ink = run(0, measure_skew=True)
+            page, matrix, result, ink = run(0, True, scale)
     if not result.systems:
         # No staves: perhaps scanned sideways. A quarter turn either way makes the staff
         # lines horizontal; the systems' ends then tell which way is up.
-        turned = run(1, measure_skew=True)
+        turned = run(1, True, scale)
         widths = [s.staff_box[2] - s.staff_box[0] for s in turned[2].systems]
         turned_width = turned[0].shape[1]
         if orientation.looks_like_music(
@@ -394,9 +393,9 @@ def clean_and_segment(
         ):
             page, matrix, result, ink = turned
             if upside_down(result, ink):
-                page, matrix, result, ink = run(3, measure_skew=True)
+                page, matrix, result, ink = run(3, True, scale)
     elif upside_down(result, ink):
-        page, matrix, result, ink = run(2, measure_skew=True)
+        page, matrix, result, ink = run(2, True, scale)
     return page, matrix, result
 
 
