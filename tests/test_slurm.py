@@ -103,3 +103,23 @@ def test_slurm_run_equals_local_run(slurm_plugin, slurm_cluster, tmp_path):
     assert sorted(got) == sorted(expected)
     differing = [name for name in expected if got[name] != expected[name]]
     assert not differing, f"files that differ between the SLURM and the local run: {differing}"
+
+    # A threshold changed: only judge, format and what follows rerun, on the cluster as
+    # locally (a rerun of judge and format alone must be schedulable in the profile's groups).
+    override = tmp_path / "threshold.yaml"
+    override.write_text("judge:\n  min_line_fill: 0.75\n", encoding="utf-8")
+    rerun = snakemake(
+        cluster,
+        "--workflow-profile",
+        str(REPO / "profiles/slurm"),
+        "--slurm-no-account",
+        *FAST_STATUS,
+        "--configfile",
+        str(override),
+    )
+    assert "rule segment:" not in rerun and "rule judge:" in rerun, rerun[-5000:]
+    snakemake(local, "--cores", "2", "--configfile", str(override))
+    expected, got = dataset_files(local), dataset_files(cluster)
+    assert sorted(got) == sorted(expected)
+    differing = [name for name in expected if got[name] != expected[name]]
+    assert not differing, f"after the threshold change, files that differ: {differing}"
